@@ -1,0 +1,81 @@
+/**
+ * CUDA streams. A stream also keeps alive the host buffers of async copies queued on it until it
+ * is synchronised (the bun:ffi lifetime rule: C may read JS memory until the copy is done).
+ */
+import { checkCuda, driver } from "../ffi/cuda.ts";
+import { StreamFlags } from "../ffi/cudaConstants.ts";
+import type { Device, HostRefHolder } from "./device.ts";
+import { DriverHandle, type Destroyer } from "./driverHandle.ts";
+
+const STREAM_DESTROY: Destroyer = { call: "cuStreamDestroy_v2", destroy: (h) => driver().cuStreamDestroy_v2(h) };
+
+const defaultStreams = new WeakMap<Device, Stream>();
+
+export class Stream extends DriverHandle implements HostRefHolder {
+  private hostRefs: object[] = [];
+
+  private constructor(device: Device, handle: bigint, owned: boolean) {
+    super(device, handle, "Stream", owned ? STREAM_DESTROY : undefined);
+  }
+
+  /**
+   * A new stream on `device`. By default it synchronises with the legacy default stream, so work
+   * queued there (plain copies, other libraries) is ordered before it: a pageable-memory copy
+   * returns before its DMA ends, and a non-blocking stream could race it. Pass `nonBlocking` to opt out.
+   */
+  static create(device: Device, options: { nonBlocking?: boolean } = {}): Stream {
+    device.activate();
+    const out = new BigUint64Array(1);
+    const flags = options.nonBlocking ? StreamFlags.CU_STREAM_NON_BLOCKING : StreamFlags.CU_STREAM_DEFAULT;
+    checkCuda("cuStreamCreate", driver().cuStreamCreate(out, flags));
+    return new Stream(device, out[0] ?? 0n, true);
+  }
+
+  /** The legacy default stream (handle 0n) of `device`; one shared object per device, never destroyed. */
+  static default(device: Device): Stream {
+    let stream = defaultStreams.get(device);
+    if (!stream) {
+      stream = new Stream(device, 0n, false);
+      defaultStreams.set(device, stream);
+    }
+    return stream;
+  }
+
+  /** The CUstream (0n for the default stream). @throws DisposedError after dispose(). */
+  get handle(): bigint {
+    return this.liveHandle;
+  }
+
+  /** Keeps `value` (a host buffer an async copy reads or writes) alive until the next synchronize(). */
+  retainUntilSync(value: object): void {
+    // Registered with the device only while holding something, so that Device.synchronize() can
+    // release it and an idle stream stays collectable (its finalizer is the safety net).
+    if (this.hostRefs.length === 0) this.device.hostRefHolders.add(this);
+    this.hostRefs.push(value);
+  }
+
+  /** Blocks until all work queued on this stream is done, then drops the host buffers it kept. */
+  synchronize(): void {
+    this.device.activate();
+    checkCuda("cuStreamSynchronize", driver().cuStreamSynchronize(this.handle));
+    this.releaseHostRefs();
+  }
+
+  releaseHostRefs(): void {
+    if (this.hostRefs.length === 0) return;
+    this.hostRefs = [];
+    this.device.hostRefHolders.delete(this);
+  }
+
+  /** Waits for queued work (its host buffers must outlive it), then destroys the stream. Idempotent. */
+  override dispose(): void {
+    if (this.disposed || this.handle === 0n) return;
+    this.synchronize();
+    super.dispose();
+  }
+}
+
+/** The legacy default stream of `device` (handle 0n). */
+export function defaultStream(device: Device): Stream {
+  return Stream.default(device);
+}
