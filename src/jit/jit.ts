@@ -1,0 +1,182 @@
+/**
+ * From kernel source to a launchable function: in-memory map (per device and configuration) →
+ * disk cache → compile → Module.load → getFunction. A warm configuration costs one Map lookup.
+ */
+import { readSettings } from "../env.ts";
+import { InvalidArgumentError } from "../errors.ts";
+import type { Device } from "../runtime/device.ts";
+import { Module, type KernelFunction } from "../runtime/module.ts";
+import { KernelCache, type CacheKeyParts } from "./cache.ts";
+import type { CompileRequest, CompileResult, Compiler, TargetArch } from "./compiler.ts";
+import { readIncludeTree } from "./includeTree.ts";
+import { cudaDir } from "./paths.ts";
+import { selectCompiler } from "./selectCompiler.ts";
+
+export interface KernelSource {
+  /** The `extern "C" __global__` entry to return. */
+  name: string;
+  /** The generated translation unit. */
+  source: string;
+  /** Extra `-I` folders after the package's `cuda/`; their files are part of the cache key too. */
+  includeDirs?: readonly string[];
+}
+
+export interface JitStats {
+  /** getKernel calls answered from memory. */
+  memoryHits: number;
+  /** Kernels loaded from the disk cache. */
+  diskHits: number;
+  /** Kernels compiled (nothing in memory or on disk). */
+  misses: number;
+  /** Disk entries found corrupt or truncated (deleted and recompiled). */
+  corruptEntries: number;
+  /** Compile time of the last miss, in ms. */
+  lastCompileMs: number | undefined;
+  /** Last disk hit: read + verify + Module.load + getFunction, in ms. */
+  lastLoadMs: number | undefined;
+}
+
+const stats: JitStats = { memoryHits: 0, diskHits: 0, misses: 0, corruptEntries: 0, lastCompileMs: undefined, lastLoadMs: undefined };
+const loaded = new Map<string, { module: Module; fn: KernelFunction }>();
+let activeCompiler: Compiler | undefined;
+let cacheWriteWarned = false;
+
+/** A copy of the counters since the process started (or `resetJitStats`). */
+export function jitStats(): JitStats {
+  return { ...stats };
+}
+
+export function resetJitStats(): void {
+  Object.assign(stats, { memoryHits: 0, diskHits: 0, misses: 0, corruptEntries: 0, lastCompileMs: undefined, lastLoadMs: undefined });
+}
+
+/** The compiler getKernel uses: chosen from BUNGEMM_COMPILER at first use, or set here (undefined: choose again). */
+export function useCompiler(compiler: Compiler | undefined): void {
+  activeCompiler = compiler;
+}
+
+function compiler(): Compiler {
+  activeCompiler ??= selectCompiler();
+  return activeCompiler;
+}
+
+/**
+ * Returns the loaded kernel `kernel.name` of `kernel.source` on `device`, compiling it at most once
+ * per machine (disk cache) and loading it at most once per process and device.
+ * @throws InvalidArgumentError when the device is not sm_90a; CompileError; LibraryNotFoundError
+ *   when no compiler is found; CudaError when the cubin does not load or lacks the entry.
+ */
+export function getKernel(device: Device, kernel: KernelSource): KernelFunction {
+  const includeDirs = [cudaDir(), ...(kernel.includeDirs ?? [])];
+  const memoryKey = `${device.ordinal}\0${kernel.name}\0${includeDirs.join("\0")}\0${kernel.source}`;
+  const warm = loaded.get(memoryKey);
+  if (warm !== undefined) {
+    stats.memoryHits++;
+    return warm.fn;
+  }
+  const request: CompileRequest = { source: kernel.source, kernelName: kernel.name, arch: targetArch(device), includeDirs };
+  const settings = readSettings();
+  const start = performance.now();
+  const { cubin, from } = cachedCubin(compiler(), request, new KernelCache(settings.cacheDir), settings.printCompile);
+  const module = Module.load(device, cubin);
+  let fn: KernelFunction;
+  try {
+    fn = module.getFunction(kernel.name);
+  } catch (error) {
+    module.dispose();
+    throw error;
+  }
+  if (from === "cache") {
+    stats.lastLoadMs = performance.now() - start;
+    if (settings.printCompile) console.error(`bungemm: loaded ${kernel.name} from the cache in ${stats.lastLoadMs.toFixed(1)} ms`);
+  }
+  loaded.set(memoryKey, { module, fn });
+  return fn;
+}
+
+/**
+ * The cubin for `request`: from `cache` when a valid entry is there, else compiled and stored
+ * (a corrupt entry has been deleted by the lookup and is replaced). Updates the stats.
+ */
+export function cachedCubin(
+  backend: Compiler,
+  request: CompileRequest,
+  cache: KernelCache,
+  print = false,
+): { cubin: Uint8Array; from: "cache" | "compiler" } {
+  const key = cache.key(cacheKeyParts(backend, request));
+  const found = cache.lookup(key);
+  if (found.status === "hit") {
+    stats.diskHits++;
+    return { cubin: found.cubin, from: "cache" };
+  }
+  if (found.status === "corrupt") stats.corruptEntries++;
+  stats.misses++;
+  const result = backend.compile(request);
+  stats.lastCompileMs = result.ms;
+  if (print) {
+    console.error(`bungemm: compiled ${request.kernelName} with ${backend.backend} ${backend.version()} in ${result.ms.toFixed(0)} ms`);
+  }
+  try {
+    cache.put(key, result.cubin);
+  } catch (error) {
+    // A read-only or full cache folder costs a recompile per process, not the call; say so once.
+    if (!cacheWriteWarned) {
+      cacheWriteWarned = true;
+      const reason = error instanceof Error ? error.message : String(error);
+      console.warn(`bungemm: could not write the kernel cache in ${cache.dir} (${reason}); kernels will be recompiled in every process. Set BUNGEMM_CACHE_DIR to a writable folder.`);
+    }
+  }
+  return { cubin: result.cubin, from: "compiler" };
+}
+
+/**
+ * Unloads every kernel getKernel loaded (on `device`, or on all devices), so the next call reads the
+ * disk cache again. For benchmarks of the cache path and for tests; functions returned before are invalid after.
+ */
+export function forgetLoadedKernels(device?: Device): void {
+  for (const [key, entry] of loaded) {
+    if (device !== undefined && entry.module.device !== device) continue;
+    loaded.delete(key);
+    entry.module.dispose();
+  }
+}
+
+/**
+ * Compiles `source` without a device and without the cache (CI, CPU tests, ptxas checks): the
+ * package's `cuda/` is on the include path, the target is sm_90a unless told otherwise.
+ */
+export function compileOnly(
+  source: string,
+  name: string,
+  backend: Compiler = compiler(),
+  options: { arch?: TargetArch; includeDirs?: readonly string[]; extraOptions?: readonly string[] } = {},
+): CompileResult {
+  return backend.compile({
+    source,
+    kernelName: name,
+    arch: options.arch ?? "sm_90a",
+    includeDirs: [cudaDir(), ...(options.includeDirs ?? [])],
+    extraOptions: options.extraOptions ?? [],
+  });
+}
+
+/** The cache key's inputs for `request`: include folders enter by content, not by where they are. */
+export function cacheKeyParts(backend: Compiler, request: CompileRequest): CacheKeyParts {
+  const placeholders = request.includeDirs.map((_, index) => `<include ${index}>`);
+  return {
+    source: request.source,
+    includeFiles: readIncludeTree(request.includeDirs),
+    options: backend.options({ ...request, includeDirs: placeholders }),
+    backend: backend.backend,
+    compilerVersion: backend.version(),
+    arch: request.arch,
+  };
+}
+
+function targetArch(device: Device): TargetArch {
+  if (device.arch !== "sm_90a") {
+    throw new InvalidArgumentError("device", "bungemm's kernels need a Hopper GPU (sm_90a: H100, H200, H800)", device.arch);
+  }
+  return device.arch;
+}
