@@ -1,0 +1,260 @@
+// FP8 GEMM with fine-grained scaling for sm_90a: D[m, n] = sum_kb sa[m, kb] * sb[n/128, kb] * (A[m, kb] . B[n, kb]).
+//
+// Algorithm (one persistent CTA per SM; warp-specialised):
+//
+//   producer warpgroup (40 registers), one elected thread:
+//     for tile in scheduler:  for kb in k-blocks:
+//       wait empty[s]; expect_tx(full[s], bytes of A, B, sfa)
+//       TMA A[tile rows, kb] -> smem_a[s]   (128-byte swizzle; multicast half each when A is shared)
+//       TMA B[tile cols, kb] -> smem_b[s]   (likewise when B is shared)
+//       TMA sfa[kb, tile rows] -> smem_sfa[s]
+//       s = next(s)
+//   math warpgroups (232 registers), each owns 64 rows of the tile:
+//     for tile in scheduler:
+//       sfb[tile's 1 or 2 scale rows, all kb] -> smem_sfb;  final_accum = 0
+//       for kb:  wait full[s]
+//         accum = sum of 4 wgmma m64nNk32 (fresh accumulator, one 128-wide k-block)
+//         release empty[s] (every CTA of the cluster: they all write into this stage)
+//         final_accum += accum * sa[row] * sb[col range]      <- the promotion (two-level accumulation)
+//       epilogue: bf16 -> swizzled smem -> TMA store, or direct stores
+//
+// Template constants are fixed per JIT configuration; M is a runtime argument.
+#pragma once
+#include <bungemm/types.cuh>
+#include <bungemm/ptx/mbarrier.cuh>
+#include <bungemm/ptx/sync.cuh>
+#include <bungemm/ptx/tma.cuh>
+#include <bungemm/ptx/wgmma.cuh>
+#include <bungemm/ptx/wgmma_fp8.cuh>
+#include <bungemm/scheduler.cuh>
+#include <bungemm/epilogue.cuh>
+
+namespace bungemm {
+
+template <uint32_t kShapeN_, uint32_t kShapeK_, uint32_t kBlockM_, uint32_t kBlockN_, uint32_t kNumStages_,
+          uint32_t kNumGroups_, GemmType kGemmType_, uint32_t kClusterM_, uint32_t kClusterN_, bool kOutF32_,
+          bool kAccumulate_, bool kTmaStore_, uint32_t kRasterGroupN_>
+struct Fp8GemmConfig {
+  static constexpr uint32_t kShapeN = kShapeN_, kShapeK = kShapeK_, kBlockM = kBlockM_, kBlockN = kBlockN_;
+  static constexpr uint32_t kNumStages = kNumStages_, kNumGroups = kNumGroups_, kRasterGroupN = kRasterGroupN_;
+  static constexpr uint32_t kClusterM = kClusterM_, kClusterN = kClusterN_;
+  static constexpr GemmType kGemmType = kGemmType_;
+  static constexpr bool kOutF32 = kOutF32_, kAccumulate = kAccumulate_, kTmaStore = kTmaStore_;
+  static constexpr uint32_t kBlockK = 128;  // one scale block along K = one 128-byte swizzled row
+  static constexpr uint32_t kNumKBlocks = (kShapeK + kBlockK - 1) / kBlockK;
+  static constexpr uint32_t kNumSfbRows = (kShapeN + 127) / 128;
+  static constexpr uint32_t kNumMathWarpgroups = kBlockM / 64;
+  static constexpr uint32_t kNumMathThreads = kNumMathWarpgroups * 128;
+  static constexpr uint32_t kNumThreads = kNumMathThreads + 128;
+  static constexpr uint32_t kClusterSize = kClusterM * kClusterN;
+
+  static constexpr uint32_t kSmemD = kTmaStore ? kBlockM * kBlockN * 2 : 0;
+  static constexpr uint32_t kSmemA = kBlockM * kBlockK;
+  static constexpr uint32_t kSmemB = kBlockN * kBlockK;
+  static constexpr uint32_t kSmemSfa = (kBlockM * 4 + 127) / 128 * 128;
+  static constexpr uint32_t kSmemSfb = (2 * kNumKBlocks * 4 + 15) / 16 * 16;
+  static constexpr uint32_t kSmemBarriers = kNumStages * 2 * 8;
+  // The 1024 bytes of slack let the kernel align the dynamic shared-memory base to a swizzle atom.
+  static constexpr uint32_t kSmemBytes =
+      1024 + (kSmemD + 1023) / 1024 * 1024 + kNumStages * (kSmemA + kSmemB + kSmemSfa) + kSmemSfb + kSmemBarriers;
+  static constexpr uint32_t kStageTxBytes = kSmemA + kSmemB + kBlockM * 4;
+
+  static_assert(kBlockM == 64 || kBlockM == 128, "BLOCK_M is 64 (one math warpgroup) or 128 (two)");
+  static_assert(kBlockN % 8 == 0 && kBlockN >= 8 && kBlockN <= 256, "BLOCK_N: a multiple of 8 in 8..256");
+  static_assert(kBlockN <= 128 || (128 % kBlockN == 0) || kBlockN <= 128 + (kBlockN & -kBlockN),
+                "a tile may straddle at most two 128-row B-scale blocks");
+  static_assert(kShapeK % 16 == 0, "K must be a multiple of 16 (TMA row stride)");
+  static_assert(kClusterSize <= 2, "clusters of at most 2 CTAs");
+  static_assert(kClusterN == 1 || kBlockM % (8 * kClusterN) == 0, "each multicast half must be whole swizzle atoms");
+  static_assert(kClusterM == 1 || kBlockN % (8 * kClusterM) == 0, "each multicast half must be whole swizzle atoms");
+  static_assert(!kAccumulate || kOutF32, "accumulation into C is an FP32-output option");
+  static_assert(!kTmaStore || !kOutF32, "the TMA-store epilogue writes BF16");
+  static_assert(kSmemBytes <= 232448, "shared memory exceeds the 227 KB a Hopper CTA may use");
+};
+
+template <typename Cfg>
+__device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const TmaDescriptor* tmap_b,
+                                              const TmaDescriptor* tmap_sfa, const TmaDescriptor* tmap_d,
+                                              const float* __restrict__ sfb, void* d, const float* c,
+                                              const int32_t* grouped_layout, uint32_t m) {
+  constexpr uint32_t kShapeN = Cfg::kShapeN, kBlockM = Cfg::kBlockM, kBlockN = Cfg::kBlockN;
+  constexpr uint32_t kNumStages = Cfg::kNumStages, kNumGroups = Cfg::kNumGroups;
+  constexpr uint32_t kClusterM = Cfg::kClusterM, kClusterN = Cfg::kClusterN;
+  constexpr GemmType kGemmType = Cfg::kGemmType;
+  constexpr bool kOutF32 = Cfg::kOutF32, kAccumulate = Cfg::kAccumulate, kTmaStore = Cfg::kTmaStore;
+  using Scheduler =
+      TileScheduler<kGemmType, kShapeN, kBlockM, kBlockN, kNumGroups, kClusterM, kClusterN, Cfg::kRasterGroupN>;
+  using Mma = ptx::WgmmaFp8<kBlockN>;
+  constexpr uint32_t kNumKBlocks = Cfg::kNumKBlocks;
+  constexpr uint32_t kNumAccum = Mma::kNumAccum;
+  constexpr uint32_t kMathBarrier = 1;      // named barrier: all math threads (B-scale staging)
+  constexpr uint32_t kEpilogueBarrier = 2;  // + warpgroup index: one math warpgroup (its staging tile)
+
+  extern __shared__ uint8_t smem_raw[];
+  uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uint64_t>(smem_raw) + 1023) & ~uint64_t(1023));
+  uint8_t* smem_d = smem;
+  uint8_t* smem_a = smem_d + (Cfg::kSmemD + 1023) / 1024 * 1024;
+  uint8_t* smem_b = smem_a + kNumStages * Cfg::kSmemA;
+  float* smem_sfa = reinterpret_cast<float*>(smem_b + kNumStages * Cfg::kSmemB);
+  float* smem_sfb = smem_sfa + kNumStages * Cfg::kSmemSfa / 4;
+  uint64_t* full = reinterpret_cast<uint64_t*>(reinterpret_cast<uint8_t*>(smem_sfb) + Cfg::kSmemSfb);
+  uint64_t* empty = full + kNumStages;
+
+  const uint32_t warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const uint32_t cta_rank = Cfg::kClusterSize > 1 ? ptx::cluster_cta_rank() : 0;
+
+  if (threadIdx.x == Cfg::kNumMathThreads) {
+    ptx::tma_prefetch_descriptor(tmap_a);
+    ptx::tma_prefetch_descriptor(tmap_b);
+    ptx::tma_prefetch_descriptor(tmap_sfa);
+    if constexpr (kTmaStore) ptx::tma_prefetch_descriptor(tmap_d);
+    #pragma unroll
+    for (uint32_t s = 0; s < kNumStages; ++s) {
+      ptx::mbarrier_init(full + s, 1);
+      // Every math warp of every CTA in the cluster releases the stage: the peer writes into it too.
+      ptx::mbarrier_init(empty + s, Cfg::kNumMathThreads / 32 * Cfg::kClusterSize);
+    }
+    ptx::fence_mbarrier_init();
+  }
+  if constexpr (Cfg::kClusterSize > 1) ptx::cluster_sync(); else __syncthreads();
+
+  Scheduler scheduler(m, grouped_layout, blockIdx.x / Cfg::kClusterSize, gridDim.x / Cfg::kClusterSize, cta_rank);
+  Tile tile;
+
+  if (threadIdx.x >= Cfg::kNumMathThreads) {
+    // ---------------- producer warpgroup ----------------
+    ptx::setmaxnreg_dec<40>();
+    if (warp == Cfg::kNumMathThreads / 32 && ptx::elect_one_lane()) {
+      uint32_t stage = 0, phase = 0;
+      while (scheduler.next(tile)) {
+        const int32_t b_row = static_cast<int32_t>(tile.group * kShapeN + tile.n_block * kBlockN);
+        const bool masked = kGemmType == GemmType::Masked;
+        const int32_t sfa_x = static_cast<int32_t>(masked ? tile.m_block * kBlockM : tile.a_row);
+        const int32_t sfa_y0 = static_cast<int32_t>(masked ? tile.group * kNumKBlocks : 0);
+        for (uint32_t kb = 0; kb < kNumKBlocks; ++kb) {
+          ptx::mbarrier_wait(empty + stage, phase ^ 1);
+          ptx::mbarrier_arrive_expect_tx(full + stage, Cfg::kStageTxBytes);
+          const int32_t k0 = static_cast<int32_t>(kb * Cfg::kBlockK);
+          uint8_t* a_dst = smem_a + stage * Cfg::kSmemA;
+          uint8_t* b_dst = smem_b + stage * Cfg::kSmemB;
+          if constexpr (kClusterN > 1) {
+            constexpr uint32_t kHalf = kBlockM / kClusterN;
+            ptx::tma_load_2d_multicast(a_dst + cta_rank * kHalf * Cfg::kBlockK, tmap_a, full + stage, k0,
+                                       static_cast<int32_t>(tile.a_row + cta_rank * kHalf), 0b11);
+          } else {
+            ptx::tma_load_2d(a_dst, tmap_a, full + stage, k0, static_cast<int32_t>(tile.a_row));
+          }
+          if constexpr (kClusterM > 1) {
+            constexpr uint32_t kHalf = kBlockN / kClusterM;
+            ptx::tma_load_2d_multicast(b_dst + cta_rank * kHalf * Cfg::kBlockK, tmap_b, full + stage, k0,
+                                       b_row + static_cast<int32_t>(cta_rank * kHalf), 0b11);
+          } else {
+            ptx::tma_load_2d(b_dst, tmap_b, full + stage, k0, b_row);
+          }
+          ptx::tma_load_2d(smem_sfa + stage * Cfg::kSmemSfa / 4, tmap_sfa, full + stage, sfa_x,
+                           sfa_y0 + static_cast<int32_t>(kb));
+          if (++stage == kNumStages) stage = 0, phase ^= 1;
+        }
+      }
+    }
+  } else {
+    // ---------------- math warpgroups ----------------
+    ptx::setmaxnreg_inc<232>();
+    const uint32_t wg = threadIdx.x / 128, warp_in_wg = warp % 4;
+    const uint32_t row_in_tile = wg * 64 + warp_in_wg * 16 + lane / 4;  // and row_in_tile + 8
+    uint32_t stage = 0, phase = 0;
+    float accum[kNumAccum], final_accum[kNumAccum];
+
+    while (scheduler.next(tile)) {
+      const uint32_t n0 = tile.n_block * kBlockN;
+      // B scales of this tile: one scale row, or two when the tile straddles a 128-row boundary.
+      const uint32_t sfb_row = n0 / 128;
+      const bool straddles = (n0 % 128) + kBlockN > 128 && sfb_row + 1 < Cfg::kNumSfbRows;
+      const uint32_t split_col = straddles ? 128 - n0 % 128 : kBlockN;
+      const float* sfb_tile = sfb + (static_cast<uint64_t>(tile.group) * Cfg::kNumSfbRows + sfb_row) * kNumKBlocks;
+      ptx::named_barrier_sync(kMathBarrier, Cfg::kNumMathThreads);  // previous tile is done reading smem_sfb
+      for (uint32_t i = threadIdx.x; i < kNumKBlocks; i += Cfg::kNumMathThreads) {
+        smem_sfb[i] = __ldg(sfb_tile + i);
+        smem_sfb[kNumKBlocks + i] = straddles ? __ldg(sfb_tile + kNumKBlocks + i) : 0.0f;
+      }
+      ptx::named_barrier_sync(kMathBarrier, Cfg::kNumMathThreads);
+
+      #pragma unroll
+      for (uint32_t i = 0; i < kNumAccum; ++i) final_accum[i] = 0.0f;
+
+      const uint64_t desc_a0 = ptx::make_sw128_kmajor_desc(smem_a + wg * 64 * Cfg::kBlockK);
+      const uint64_t desc_b0 = ptx::make_sw128_kmajor_desc(smem_b);
+      for (uint32_t kb = 0; kb < kNumKBlocks; ++kb) {
+        ptx::mbarrier_wait(full + stage, phase);
+        const float* sfa_stage = smem_sfa + stage * Cfg::kSmemSfa / 4;
+        const float sa_lo = sfa_stage[row_in_tile], sa_hi = sfa_stage[row_in_tile + 8];
+        const float sb_left = smem_sfb[kb], sb_right = smem_sfb[kNumKBlocks + kb];
+
+        // Descriptor start addresses are in 16-byte units: a stage is + stage * tile bytes, a k32 step + 32 bytes.
+        const uint64_t desc_a = desc_a0 + (stage * Cfg::kSmemA >> 4);
+        const uint64_t desc_b = desc_b0 + (stage * Cfg::kSmemB >> 4);
+        #pragma unroll
+        for (uint32_t i = 0; i < kNumAccum; ++i) ptx::fence_operand(accum[i]);
+        ptx::wgmma_fence();
+        #pragma unroll
+        for (uint32_t k = 0; k < Cfg::kBlockK / 32; ++k) Mma::mma(desc_a + 2 * k, desc_b + 2 * k, accum, k > 0);
+        ptx::wgmma_commit();
+        ptx::wgmma_wait<0>();
+        #pragma unroll
+        for (uint32_t i = 0; i < kNumAccum; ++i) ptx::fence_operand(accum[i]);
+
+        // The stage's A, B and sfa have all been read: hand it back to every producer that writes it.
+        __syncwarp();
+        if (lane == 0) {
+          if constexpr (Cfg::kClusterSize > 1) {
+            #pragma unroll
+            for (uint32_t r = 0; r < Cfg::kClusterSize; ++r) ptx::mbarrier_arrive_cluster(empty + stage, r);
+          } else {
+            ptx::mbarrier_arrive(empty + stage);
+          }
+        }
+        if (++stage == kNumStages) stage = 0, phase ^= 1;
+
+        // Promotion: scale this k-block's partial sums and add them to the FP32 accumulator.
+        const float s_lo_left = sa_lo * sb_left, s_lo_right = sa_lo * sb_right;
+        const float s_hi_left = sa_hi * sb_left, s_hi_right = sa_hi * sb_right;
+        #pragma unroll
+        for (uint32_t j = 0; j < kNumAccum / 4; ++j) {
+          // NOTES: a select per 8-column chunk, not a branch: the split is uniform across the CTA.
+          const bool left = j * 8 < split_col;
+          const float s_lo = left ? s_lo_left : s_lo_right, s_hi = left ? s_hi_left : s_hi_right;
+          final_accum[j * 4 + 0] += s_lo * accum[j * 4 + 0];
+          final_accum[j * 4 + 1] += s_lo * accum[j * 4 + 1];
+          final_accum[j * 4 + 2] += s_hi * accum[j * 4 + 2];
+          final_accum[j * 4 + 3] += s_hi * accum[j * 4 + 3];
+        }
+      }
+
+      // ---------------- epilogue ----------------
+      const uint32_t row0 = tile.a_row + row_in_tile;
+      const bool row_real[2] = {scheduler.row_is_real(tile, row0), scheduler.row_is_real(tile, row0 + 8)};
+      if constexpr (kTmaStore) {
+        const bool leader = threadIdx.x % 128 == 0;
+        if (leader) ptx::tma_store_wait_read();  // the previous tile's store has left the staging buffer
+        // Dense tiles rely on the tensor map to clip rows past M; grouped tiles need every row real.
+        const bool all_real = ptx::named_barrier_and(kEpilogueBarrier + wg, 128, row_real[0] && row_real[1]);
+        if (kGemmType == GemmType::Dense || all_real) {
+          stage_tile_bf16<kBlockM, kBlockN>(smem_d, final_accum, wg, warp_in_wg, lane);
+          ptx::fence_proxy_async_shared();
+          ptx::named_barrier_sync(kEpilogueBarrier + wg, 128);
+          if (leader) issue_tile_store<kBlockM, kBlockN>(tmap_d, smem_d, wg, n0, tile.a_row + wg * 64, kShapeN);
+          continue;
+        }
+      }
+      store_tile_plain<kShapeN, kBlockN, kOutF32, kAccumulate>(d, c, final_accum, row0, n0, lane, row_real);
+    }
+    if constexpr (kTmaStore) {
+      if (threadIdx.x % 128 == 0) ptx::tma_store_wait_all();
+    }
+  }
+
+  // A CTA of a cluster must outlive its peer's multicasts into it and its peer's arrivals on its barriers.
+  if constexpr (Cfg::kClusterSize > 1) ptx::cluster_sync();
+}
+
+}  // namespace bungemm

@@ -1,0 +1,128 @@
+// Tile schedulers. Dense, contiguous-grouped and masked-grouped GEMMs share one kernel body and
+// differ only here: which output tile comes next, which group (expert) it belongs to, and which of
+// its rows are real.
+//
+// The persistent grid walks *units*: a unit is one tile, or with a 2-CTA cluster the pair of tiles
+// that share an operand (two m-blocks of one n-block when B is multicast, two n-blocks of one
+// m-block when A is multicast). Both CTAs of a cluster walk the same units in the same order, so
+// their TMA rings stay in lock step; each takes its half by cluster rank.
+#pragma once
+#include <bungemm/types.cuh>
+
+namespace bungemm {
+
+enum class GemmType : uint32_t { Dense = 0, Contiguous = 1, Masked = 2 };
+
+struct Tile {
+  uint32_t m_block;     // block index along M inside the group (masked) or the whole A (dense, contiguous)
+  uint32_t n_block;
+  uint32_t group;       // expert index (0 for dense)
+  uint32_t a_row;       // first row of the tile in the 2-D view of A / D
+  uint32_t row_limit;   // rows at or past a_row + row_limit are not real (not written)
+};
+
+template <GemmType kGemmType, uint32_t kShapeN, uint32_t kBlockM, uint32_t kBlockN, uint32_t kNumGroups,
+          uint32_t kClusterM, uint32_t kClusterN, uint32_t kRasterGroupN>
+struct TileScheduler {
+  static_assert(kClusterM == 1 || kClusterN == 1, "a cluster shares A or B, not both");
+  static_assert(kGemmType != GemmType::Contiguous || kClusterM == 1,
+                "contiguous: two m-blocks may belong to different experts, so B cannot be multicast");
+  static constexpr uint32_t kNumNBlocks = (kShapeN + kBlockN - 1) / kBlockN;
+  static constexpr uint32_t kNumNUnits = (kNumNBlocks + kClusterN - 1) / kClusterN;
+
+  uint32_t m;                    // dense: M; contiguous: M_total; masked: M_max (rows per group)
+  const int32_t* grouped_layout; // contiguous: m_indices [M_total]; masked: masked_m [G]
+  uint32_t unit;                 // next unit index of this cluster
+  uint32_t unit_stride;          // number of clusters in the grid
+  uint32_t rank_m, rank_n;       // this CTA's position inside its cluster
+
+  // Masked: running cursor over groups, so a CTA walks the variable-size groups once.
+  uint32_t group_cursor = 0, group_first_unit = 0, group_units = 0, group_rows = 0;
+
+  __device__ TileScheduler(uint32_t m_, const int32_t* layout, uint32_t cluster_idx, uint32_t num_clusters,
+                           uint32_t cta_rank)
+      : m(m_), grouped_layout(layout), unit(cluster_idx), unit_stride(num_clusters) {
+    rank_m = kClusterM > 1 ? cta_rank : 0;
+    rank_n = kClusterN > 1 ? cta_rank : 0;
+    if constexpr (kGemmType == GemmType::Masked) load_group(0);
+  }
+
+  // Rows of group g that are real; values the host cannot see are clamped into [0, M_max].
+  __device__ uint32_t masked_rows(uint32_t g) const {
+    const int32_t v = __ldg(grouped_layout + g);
+    return v <= 0 ? 0u : (static_cast<uint32_t>(v) < m ? static_cast<uint32_t>(v) : m);
+  }
+
+  __device__ void load_group(uint32_t g) {
+    group_cursor = g;
+    if (g < kNumGroups) {
+      group_rows = masked_rows(g);
+      group_units = ceil_div(ceil_div(group_rows, kBlockM), kClusterM) * kNumNUnits;
+    }
+  }
+
+  // Grouped rasterisation: units are walked kRasterGroupN n-units at a time, m fastest inside the
+  // strip, so the CTAs running together share a few B blocks and many A blocks in L2.
+  __device__ void rasterize(uint32_t local, uint32_t num_m_units, uint32_t& m_unit, uint32_t& n_unit) const {
+    const uint32_t units_per_strip = num_m_units * kRasterGroupN;
+    const uint32_t strip = local / units_per_strip;
+    const uint32_t first_n = strip * kRasterGroupN;
+    const uint32_t strip_width = min(kRasterGroupN, kNumNUnits - first_n);
+    const uint32_t in_strip = local - strip * units_per_strip;
+    m_unit = in_strip / strip_width;
+    n_unit = first_n + in_strip % strip_width;
+  }
+
+  __device__ bool next(Tile& tile) {
+    if constexpr (kGemmType == GemmType::Masked) {
+      const uint32_t u = unit;
+      unit += unit_stride;
+      while (group_cursor < kNumGroups && u >= group_first_unit + group_units) {
+        group_first_unit += group_units;
+        load_group(group_cursor + 1);
+      }
+      if (group_cursor >= kNumGroups) return false;
+      uint32_t m_unit, n_unit;
+      rasterize(u - group_first_unit, ceil_div(ceil_div(group_rows, kBlockM), kClusterM), m_unit, n_unit);
+      tile.m_block = m_unit * kClusterM + rank_m;
+      tile.n_block = n_unit * kClusterN + rank_n;
+      tile.group = group_cursor;
+      tile.a_row = group_cursor * m + tile.m_block * kBlockM;
+      const uint32_t first = tile.m_block * kBlockM;
+      tile.row_limit = first < group_rows ? group_rows - first : 0;
+      return true;
+    } else {
+      const uint32_t num_m_units = ceil_div(ceil_div(m, kBlockM), kClusterM);
+      while (true) {
+        const uint32_t u = unit;
+        unit += unit_stride;
+        if (u >= num_m_units * kNumNUnits) return false;
+        uint32_t m_unit, n_unit;
+        rasterize(u, num_m_units, m_unit, n_unit);
+        tile.m_block = m_unit * kClusterM + rank_m;
+        tile.n_block = n_unit * kClusterN + rank_n;
+        tile.a_row = tile.m_block * kBlockM;
+        tile.row_limit = tile.a_row < m ? m - tile.a_row : 0;
+        tile.group = 0;
+        if constexpr (kGemmType == GemmType::Contiguous) {
+          // A tile lies inside one expert's segment (segments are padded to a multiple of 128 >= kBlockM).
+          // Its group is the first row's; a padding tile (-1) or an id the host could not check is skipped.
+          // With A multicast both CTAs of the cluster read the same row, so they skip together.
+          const int32_t g = tile.a_row < m ? __ldg(grouped_layout + tile.a_row) : -1;
+          if (g < 0 || static_cast<uint32_t>(g) >= kNumGroups) continue;
+          tile.group = static_cast<uint32_t>(g);
+        }
+        return true;
+      }
+    }
+  }
+
+  // Whether output row `row` (in the 2-D view) of `tile` is real and may be written.
+  __device__ bool row_is_real(const Tile& tile, uint32_t row) const {
+    if (row - tile.a_row >= tile.row_limit) return false;
+    if constexpr (kGemmType == GemmType::Contiguous) return __ldg(grouped_layout + row) == static_cast<int32_t>(tile.group);
+    return true;
+  }
+};
+
+}  // namespace bungemm

@@ -1,0 +1,32 @@
+// Own fixed-width types: kernels are compiled by NVRTC with no host headers.
+#pragma once
+
+namespace bungemm {
+
+typedef unsigned char uint8_t;
+typedef unsigned short uint16_t;
+typedef unsigned int uint32_t;
+typedef int int32_t;
+typedef unsigned long long uint64_t;
+
+// A CUtensorMap is 128 opaque bytes that must be 64-byte aligned; it travels as a
+// __grid_constant__ kernel parameter so the TMA unit can read it from parameter space.
+struct alignas(64) TmaDescriptor {
+  uint64_t opaque[16];
+};
+
+template <typename T>
+__device__ __forceinline__ constexpr T ceil_div(T a, T b) { return (a + b - 1) / b; }
+
+// Packs two floats into bf16x2 with round-to-nearest-even; `lo` lands in the low half (lower address).
+__device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
+  uint32_t packed;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(packed) : "f"(hi), "f"(lo));
+  return packed;
+}
+
+__device__ __forceinline__ uint32_t smem_u32(const void* ptr) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(ptr));
+}
+
+}  // namespace bungemm

@@ -1,0 +1,78 @@
+/**
+ * Plain descriptions of a GEMM problem and of one kernel configuration, and the shared-memory
+ * arithmetic both the heuristics and the launch need. The formula mirrors
+ * `Fp8GemmConfig::kSmemBytes` in cuda/bungemm/fp8_gemm.cuh (a CPU test compiles both and checks
+ * that they agree through the kernel's static_assert).
+ */
+
+export type GemmType = "dense" | "contiguous" | "masked";
+export type OutDType = "bf16" | "f32";
+
+/** One 128-wide k-block: the scale granularity along K and one 128-byte swizzled row of FP8. */
+export const BLOCK_K = 128;
+/** Largest dynamic shared memory a Hopper CTA may opt into (227 KB). */
+export const HOPPER_MAX_SHARED_BYTES = 232448;
+
+/** What the kernel is specialised on besides the configuration: the GEMM's static shape. */
+export interface GemmProblem {
+  gemmType: GemmType;
+  /** Dense: M. Contiguous: M_total. Masked: M_max (rows per group). Runtime argument of the kernel. */
+  m: number;
+  n: number;
+  k: number;
+  numGroups: number;
+  outDtype: OutDType;
+  /** FP32 output only: D = C + A·Bᵀ. */
+  accumulate: boolean;
+  /** Masked only: the expected number of real rows per group, used to choose tiles. */
+  expectedM?: number;
+}
+
+export interface KernelConfig {
+  /** Rows per tile: 64 (one math warpgroup) or 128 (two). */
+  blockM: 64 | 128;
+  /** Columns per tile: a multiple of 16 up to 192 (see heuristics for the full set). */
+  blockN: number;
+  numStages: number;
+  /** 2: two CTAs with adjacent m-blocks share (multicast) the B tile. */
+  clusterM: 1 | 2;
+  /** 2: two CTAs with adjacent n-blocks share (multicast) the A tile. */
+  clusterN: 1 | 2;
+  /** Width, in n-units, of the strips the scheduler walks for L2 reuse. */
+  rasterGroupN: number;
+  /** BF16 output written through shared memory and TMA stores; false: direct stores. */
+  tmaStore: boolean;
+}
+
+export interface DeviceLimits {
+  numSms: number;
+  maxSharedBytes: number;
+}
+
+const alignUp = (x: number, a: number): number => Math.ceil(x / a) * a;
+
+export const numKBlocks = (k: number): number => Math.ceil(k / BLOCK_K);
+
+/** Bytes of one pipeline stage: A tile, B tile and the A scales of one k-block. */
+export function stageBytes(blockM: number, blockN: number): number {
+  return blockM * BLOCK_K + blockN * BLOCK_K + alignUp(blockM * 4, 128);
+}
+
+/** Shared memory outside the stages: alignment slack, the BF16 staging tile, B scales, barriers. */
+export function fixedSharedBytes(blockM: number, blockN: number, k: number, tmaStore: boolean): number {
+  const staging = tmaStore ? alignUp(blockM * blockN * 2, 1024) : 0;
+  return 1024 + staging + alignUp(2 * numKBlocks(k) * 4, 16);
+}
+
+export function sharedMemoryBytes(cfg: KernelConfig, k: number): number {
+  return fixedSharedBytes(cfg.blockM, cfg.blockN, k, cfg.tmaStore) + cfg.numStages * (stageBytes(cfg.blockM, cfg.blockN) + 16);
+}
+
+/** Threads per CTA: one producer warpgroup plus one math warpgroup per 64 rows. */
+export const threadsPerCta = (cfg: KernelConfig): number => 128 + cfg.blockM * 2;
+
+/** Whether a BLOCK_N tile can straddle at most two 128-row B-scale blocks wherever it starts. */
+export function blockNStraddlesAtMostTwo(blockN: number): boolean {
+  const lowestBit = blockN & -blockN;
+  return blockN <= 128 || blockN <= 128 + Math.min(lowestBit, 128);
+}

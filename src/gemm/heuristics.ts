@@ -1,0 +1,136 @@
+/**
+ * Picks the kernel configuration for a problem on a device. Pure: (problem, device limits) in,
+ * plain config out, so every rule is unit-tested on the CPU.
+ *
+ * The cost model estimates a time for each candidate and keeps the smallest:
+ *   time = max(DRAM floor, waves × per-tile time)
+ *   per-tile time = max(tensor-core time, L2→SM operand traffic time) + epilogue time
+ * Waves count units (a tile, or the pair of tiles a 2-CTA cluster shares) over the clusters the
+ * grid holds. The model favours full last waves, multicast where an operand is re-read by many
+ * CTAs, and, at small M (memory-bound), many CTAs streaming B at once.
+ */
+import {
+  BLOCK_K,
+  blockNStraddlesAtMostTwo,
+  fixedSharedBytes,
+  numKBlocks,
+  stageBytes,
+  type DeviceLimits,
+  type GemmProblem,
+  type KernelConfig,
+} from "./config.ts";
+
+/** Every BLOCK_N the heuristics may choose: multiples of 16 whose tiles straddle at most two B-scale blocks. */
+export const BLOCK_N_CANDIDATES: readonly number[] = Array.from({ length: 12 }, (_, i) => (i + 1) * 16)
+  .filter(blockNStraddlesAtMostTwo);
+export const BLOCK_M_CANDIDATES: readonly (64 | 128)[] = [64, 128];
+/** More stages than this buys nothing measurable and lengthens barrier setup. */
+export const MAX_STAGES = 16;
+/** Fewer than this cannot overlap the TMA latency with the math. */
+export const MIN_STAGES = 3;
+
+// Model constants (per SM, H100/H200 class). Only their ratios matter for the choice.
+const TENSOR_FLOPS_PER_SM = 1979e12 / 132;
+const TENSOR_EFFICIENCY = { 64: 0.55, 128: 0.8 } as const; // one math warpgroup stalls on its own promotion
+const L2_BYTES_PER_SM = 90e9;
+const STORE_BYTES_PER_SM = 120e9;
+const DRAM_BYTES_PER_S = 3.3e12;
+const TILE_OVERHEAD_S = 0.4e-6; // B-scale staging, barrier hand-offs, epilogue synchronisation
+
+export interface Candidate {
+  config: KernelConfig;
+  estimatedSeconds: number;
+}
+
+/** Rows the tile choice should plan for: masked problems plan for the expected per-group count. */
+function plannedRows(p: GemmProblem): number {
+  return p.gemmType === "masked" ? Math.max(1, Math.min(p.m, p.expectedM ?? p.m)) : Math.max(1, p.m);
+}
+
+function outBytes(p: GemmProblem): number {
+  return p.outDtype === "bf16" ? 2 : 4;
+}
+
+/** Largest stage count that fits the shared memory, or 0 when fewer than MIN_STAGES fit. */
+export function maxStages(blockM: number, blockN: number, k: number, tmaStore: boolean, limits: DeviceLimits): number {
+  const free = limits.maxSharedBytes - fixedSharedBytes(blockM, blockN, k, tmaStore);
+  const stages = Math.min(MAX_STAGES, Math.floor(free / (stageBytes(blockM, blockN) + 16)));
+  return stages >= MIN_STAGES ? stages : 0;
+}
+
+export function estimateSeconds(p: GemmProblem, cfg: KernelConfig, limits: DeviceLimits): number {
+  const rows = plannedRows(p);
+  const groups = p.gemmType === "masked" ? p.numGroups : 1;
+  const mBlocks = Math.ceil(rows / cfg.blockM);
+  const nBlocks = Math.ceil(p.n / cfg.blockN);
+  const units = groups * Math.ceil(mBlocks / cfg.clusterM) * Math.ceil(nBlocks / cfg.clusterN);
+  const clusterSize = cfg.clusterM * cfg.clusterN;
+  const numClusters = Math.floor(limits.numSms / clusterSize);
+  const waves = Math.ceil(units / numClusters);
+
+  const kBlocks = numKBlocks(p.k);
+  const kPadded = kBlocks * BLOCK_K;
+  const compute = (2 * cfg.blockM * cfg.blockN * kPadded) / (TENSOR_FLOPS_PER_SM * TENSOR_EFFICIENCY[cfg.blockM]);
+  const operandBytes = (cfg.blockM / cfg.clusterN + cfg.blockN / cfg.clusterM) * kPadded + cfg.blockM * 4 * kBlocks;
+  const l2 = operandBytes / L2_BYTES_PER_SM;
+  const epilogue = (cfg.blockM * cfg.blockN * outBytes(p)) / STORE_BYTES_PER_SM;
+  const tile = Math.max(compute, l2) + epilogue + TILE_OVERHEAD_S;
+
+  const weightCopies = p.gemmType === "dense" ? 1 : p.numGroups;
+  const totalRows = rows * groups;
+  const dram = (totalRows * p.k + weightCopies * p.n * p.k + totalRows * p.n * outBytes(p)) / DRAM_BYTES_PER_S;
+  return Math.max(dram, waves * tile);
+}
+
+/** Every configuration the heuristics consider for `p` (all fit the shared memory). */
+export function candidateConfigs(p: GemmProblem, limits: DeviceLimits): KernelConfig[] {
+  const rows = plannedRows(p);
+  const tmaStore = p.outDtype === "bf16" && !p.accumulate && p.n % 8 === 0;
+  const out: KernelConfig[] = [];
+  for (const blockM of BLOCK_M_CANDIDATES) {
+    // A 128-row tile for a handful of rows wastes half the tensor-core work for nothing.
+    if (blockM === 128 && rows <= 64) continue;
+    const mBlocks = Math.ceil(rows / blockM);
+    for (const blockN of BLOCK_N_CANDIDATES) {
+      // Wider than needed only adds zero columns (keep one candidate that covers N).
+      if (blockN > 16 && blockN - 16 >= p.n) continue;
+      const numStages = maxStages(blockM, blockN, p.k, tmaStore, limits);
+      if (numStages === 0) continue;
+      const nBlocks = Math.ceil(p.n / blockN);
+      const clusters: [1 | 2, 1 | 2][] = [[1, 1]];
+      if (nBlocks >= 2) clusters.push([1, 2]);
+      // Contiguous: adjacent m-blocks may belong to different experts, so B is never shared.
+      if (mBlocks >= 2 && p.gemmType !== "contiguous") clusters.push([2, 1]);
+      for (const [clusterM, clusterN] of clusters) {
+        out.push({ blockM, blockN, numStages, clusterM, clusterN, rasterGroupN: 8, tmaStore });
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The configuration with the smallest estimated time; ties (within 1%) go to the larger tile
+ * (less operand traffic), then to no cluster (simpler launch).
+ */
+export function selectConfig(p: GemmProblem, limits: DeviceLimits): KernelConfig {
+  const candidates = candidateConfigs(p, limits);
+  if (candidates.length === 0) {
+    // Unreachable for K within the validated range: B scales for K = 2^20 take 64 KB.
+    throw new Error(`no kernel configuration fits ${limits.maxSharedBytes} bytes of shared memory for K = ${p.k}`);
+  }
+  let best: Candidate | undefined;
+  for (const config of candidates) {
+    const estimatedSeconds = estimateSeconds(p, config, limits);
+    if (best === undefined || isBetter(estimatedSeconds, config, best)) best = { config, estimatedSeconds };
+  }
+  return (best as Candidate).config;
+}
+
+function isBetter(seconds: number, cfg: KernelConfig, best: Candidate): boolean {
+  if (seconds < best.estimatedSeconds * 0.99) return true;
+  if (seconds > best.estimatedSeconds * 1.01) return false;
+  const area = cfg.blockM * cfg.blockN, bestArea = best.config.blockM * best.config.blockN;
+  if (area !== bestArea) return area > bestArea;
+  return cfg.clusterM * cfg.clusterN < best.config.clusterM * best.config.clusterN;
+}
