@@ -19,7 +19,7 @@
  * still leave behind (a short file, flipped bits) fails the size or hash check, is deleted, and
  * the caller recompiles.
  */
-import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { InvalidArgumentError } from "../errors.ts";
 import type { CompilerBackend } from "./compiler.ts";
@@ -31,6 +31,8 @@ const HEADER_BYTES = 56;
 /** Bump when the meaning of the key changes, so old entries are never picked up by mistake. */
 const KEY_SCHEMA = "bungemm-kernel-key-v1";
 const KEY_PATTERN = /^[0-9a-f]{64}$/;
+/** A temp file this old was left by a process that died mid-write (a live write takes well under a second). */
+const STALE_TEMP_MS = 60 * 60 * 1000;
 
 /** Everything that can change the compiled cubin. */
 export interface CacheKeyParts {
@@ -115,6 +117,7 @@ export class KernelCache {
       removeIfPresent(temp);
       throw error;
     }
+    pruneStaleTemps(this.dir);
   }
 
   /** The entry's file path. @throws InvalidArgumentError if `key` is not a key from `key()`. */
@@ -157,6 +160,23 @@ function checkEntry(file: Uint8Array): string | undefined {
 
 function sha256(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(new Bun.CryptoHasher("sha256").update(bytes).digest());
+}
+
+/** Removes temp files of writers that died before their rename; young ones may be another process's write in progress. */
+function pruneStaleTemps(dir: string): void {
+  const now = Date.now();
+  for (const name of readdirSync(dir)) {
+    if (!name.startsWith(".") || !name.endsWith(".tmp")) continue;
+    const path = join(dir, name);
+    let modified: number;
+    try {
+      modified = statSync(path).mtimeMs;
+    } catch (error) {
+      if (isErrno(error, "ENOENT")) continue; // renamed or pruned by its owner meanwhile
+      throw error;
+    }
+    if (now - modified > STALE_TEMP_MS) removeIfPresent(path);
+  }
 }
 
 function removeIfPresent(path: string): void {

@@ -37,7 +37,13 @@ export interface JitStats {
 }
 
 const stats: JitStats = { memoryHits: 0, diskHits: 0, misses: 0, corruptEntries: 0, lastCompileMs: undefined, lastLoadMs: undefined };
-const loaded = new Map<string, { module: Module; fn: KernelFunction }>();
+interface LoadedKernel {
+  module: Module;
+  fn: KernelFunction;
+}
+// Keyed first by the source string itself: a caller that passes the same string object each time
+// (a plan) gets a hash JSC has already cached, so a warm lookup does not rehash kilobytes of source.
+const loaded = new Map<string, Map<string, LoadedKernel>>();
 let activeCompiler: Compiler | undefined;
 let cacheWriteWarned = false;
 
@@ -67,13 +73,13 @@ function compiler(): Compiler {
  *   when no compiler is found; CudaError when the cubin does not load or lacks the entry.
  */
 export function getKernel(device: Device, kernel: KernelSource): KernelFunction {
-  const includeDirs = [cudaDir(), ...(kernel.includeDirs ?? [])];
-  const memoryKey = `${device.ordinal}\0${kernel.name}\0${includeDirs.join("\0")}\0${kernel.source}`;
-  const warm = loaded.get(memoryKey);
+  const variantKey = `${device.ordinal}\0${kernel.name}\0${(kernel.includeDirs ?? []).join("\0")}`;
+  const warm = loaded.get(kernel.source)?.get(variantKey);
   if (warm !== undefined) {
     stats.memoryHits++;
     return warm.fn;
   }
+  const includeDirs = [cudaDir(), ...(kernel.includeDirs ?? [])];
   const request: CompileRequest = { source: kernel.source, kernelName: kernel.name, arch: targetArch(device), includeDirs };
   const settings = readSettings();
   const start = performance.now();
@@ -90,7 +96,12 @@ export function getKernel(device: Device, kernel: KernelSource): KernelFunction 
     stats.lastLoadMs = performance.now() - start;
     if (settings.printCompile) console.error(`bungemm: loaded ${kernel.name} from the cache in ${stats.lastLoadMs.toFixed(1)} ms`);
   }
-  loaded.set(memoryKey, { module, fn });
+  let variants = loaded.get(kernel.source);
+  if (variants === undefined) {
+    variants = new Map();
+    loaded.set(kernel.source, variants);
+  }
+  variants.set(variantKey, { module, fn });
   return fn;
 }
 
@@ -135,10 +146,13 @@ export function cachedCubin(
  * disk cache again. For benchmarks of the cache path and for tests; functions returned before are invalid after.
  */
 export function forgetLoadedKernels(device?: Device): void {
-  for (const [key, entry] of loaded) {
-    if (device !== undefined && entry.module.device !== device) continue;
-    loaded.delete(key);
-    entry.module.dispose();
+  for (const [source, variants] of loaded) {
+    for (const [key, entry] of variants) {
+      if (device !== undefined && entry.module.device !== device) continue;
+      variants.delete(key);
+      entry.module.dispose();
+    }
+    if (variants.size === 0) loaded.delete(source);
   }
 }
 

@@ -43,6 +43,11 @@ export function renderTemplate(source: string, fields: Readonly<Record<string, T
 }
 
 function formatValue(name: string, value: TemplateValue): string {
+  // Checked at run time too: an `undefined` from a misspelt property would otherwise print as "undefined".
+  const kind = typeof value;
+  if (kind !== "string" && kind !== "number" && kind !== "boolean" && kind !== "bigint") {
+    throw new InvalidArgumentError(`fields.${name}`, "a field must be a string, number, boolean or bigint", String(value));
+  }
   if (typeof value === "boolean") return value ? "true" : "false";
   if (typeof value === "number" && !Number.isFinite(value)) {
     throw new InvalidArgumentError(`fields.${name}`, "a number field must be finite", value);

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync, mkdirSync, cpSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, utimesSync, writeFileSync, mkdirSync, cpSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KernelCache, type CacheKeyParts } from "../../src/jit/cache.ts";
@@ -91,6 +91,20 @@ describe("KernelCache", () => {
       expect(found.status).toBe("corrupt");
       expect(cache.lookup(key).status).toBe("missing");
     }
+  });
+
+  test("put removes temp files of writers that died long ago, not ones that may be in progress", () => {
+    const cache = new KernelCache(freshDir());
+    mkdirSync(cache.dir, { recursive: true });
+    const stale = join(cache.dir, `.${"a".repeat(64)}.123.00ff.tmp`);
+    const fresh = join(cache.dir, `.${"b".repeat(64)}.456.00ff.tmp`);
+    writeFileSync(stale, "partial");
+    writeFileSync(fresh, "partial");
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    utimesSync(stale, twoHoursAgo, twoHoursAgo);
+    const key = cache.key(baseParts);
+    cache.put(key, payload(10));
+    expect(readdirSync(cache.dir).sort()).toEqual([`${key}.cubin`, fresh.slice(cache.dir.length + 1)].sort());
   });
 
   test("refuses keys that are not sha256 hex (no path tricks)", () => {

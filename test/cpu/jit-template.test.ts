@@ -24,5 +24,8 @@ describe("renderTemplate", () => {
     expect(() => renderTemplate("{{blockM}} {{ 2bad }}", { blockM: 1 })).toThrow(/line 1/);
     expect(() => renderTemplate("a\n{{x}}", { x: "{{y}}" })).toThrow(/line 2/);
     expect(() => renderTemplate("{{x}}", { x: Number.NaN })).toThrow(/finite/);
+    // What a misspelt property read gives at run time despite the types.
+    const fields = { x: undefined } as unknown as Record<string, number>;
+    expect(() => renderTemplate("{{x}}", fields)).toThrow(/fields\.x/);
   });
 });
