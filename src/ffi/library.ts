@@ -4,7 +4,7 @@
  * Nothing here runs at import: a missing library is reported when it is first needed, with every
  * path that was tried and the environment variable that points at the right file.
  */
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, realpathSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { dlopen, type Library } from "bun:ffi";
 import { LibraryNotFoundError } from "../errors.ts";
@@ -45,7 +45,9 @@ export function resolveLibrary(spec: LibrarySpec): string[] {
   if (spec.override !== undefined && spec.override !== "") return [spec.override];
   const dirs: string[] = [];
   const cudaHome = "cudaHome" in spec ? spec.cudaHome : readSettings().cudaHome;
-  for (const root of [...(cudaHome ? [cudaHome] : []), "/usr/local/cuda", ...versionedCudaRoots()]) {
+  // /usr/local/cuda is usually a link to one of /usr/local/cuda-*: search each real folder once.
+  const roots = uniqueRealPaths([...(cudaHome ? [cudaHome] : []), "/usr/local/cuda", ...versionedCudaRoots()]);
+  for (const root of roots) {
     for (const sub of spec.cudaSubdirs) dirs.push(join(root, sub));
   }
   dirs.push(...SYSTEM_DIRS);
@@ -76,7 +78,7 @@ export function openLibrary<Fns extends Parameters<typeof dlopen>[1]>(spec: Libr
       return lib;
     } catch (error) {
       // Not swallowed: the reason (wrong architecture, missing symbol = too old a version) goes into the error.
-      tried.push(`${candidate} (${error instanceof Error ? error.message : String(error)})`);
+      tried.push(`${candidate} (${failureReason(candidate, error)})`);
     }
   }
   const hint =
@@ -84,6 +86,18 @@ export function openLibrary<Fns extends Parameters<typeof dlopen>[1]>(spec: Libr
       ? `${spec.envVar}=${spec.override} did not load; point it at a working ${spec.sonames[0] ?? spec.label}, or unset it to search the usual places.`
       : `Set ${spec.envVar} to the full path of ${spec.sonames[0] ?? spec.label} (or CUDA_HOME to the CUDA install root).`;
   throw new LibraryNotFoundError(spec.label, tried, hint);
+}
+
+/**
+ * Why a candidate failed, in words. For a bare soname Bun reports the path it tried relative to
+ * the calling file before asking the loader, which would mislead; say what really happened.
+ */
+function failureReason(candidate: string, error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (!isAbsolute(candidate) && message.includes("cannot open shared object file")) {
+    return "not found by the dynamic loader (LD_LIBRARY_PATH, ldconfig cache)";
+  }
+  return message;
 }
 
 /** The path `lib` was opened from, when it came from `openLibrary`. */
@@ -120,6 +134,16 @@ function pythonLibDirs(): string[] {
     }
   }
   return dirs;
+}
+
+function uniqueRealPaths(paths: string[]): string[] {
+  const seen = new Set<string>();
+  return paths.filter((path) => {
+    const real = existsSync(path) ? realpathSync(path) : path;
+    if (seen.has(real)) return false;
+    seen.add(real);
+    return true;
+  });
 }
 
 /** Folder entries, or none when the folder is absent or unreadable (a search path, not a requirement). */
