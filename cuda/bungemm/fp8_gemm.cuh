@@ -33,13 +33,16 @@ namespace bungemm {
 
 template <uint32_t kShapeN_, uint32_t kShapeK_, uint32_t kBlockM_, uint32_t kBlockN_, uint32_t kNumStages_,
           uint32_t kNumGroups_, GemmType kGemmType_, uint32_t kClusterM_, uint32_t kClusterN_, bool kOutF32_,
-          bool kAccumulate_, bool kTmaStore_, uint32_t kRasterGroupN_>
+          bool kAccumulate_, bool kTmaStore_, uint32_t kRasterGroupN_, bool kSingleLevel_ = false>
 struct Fp8GemmConfig {
   static constexpr uint32_t kShapeN = kShapeN_, kShapeK = kShapeK_, kBlockM = kBlockM_, kBlockN = kBlockN_;
   static constexpr uint32_t kNumStages = kNumStages_, kNumGroups = kNumGroups_, kRasterGroupN = kRasterGroupN_;
   static constexpr uint32_t kClusterM = kClusterM_, kClusterN = kClusterN_;
   static constexpr GemmType kGemmType = kGemmType_;
   static constexpr bool kOutF32 = kOutF32_, kAccumulate = kAccumulate_, kTmaStore = kTmaStore_;
+  // Test-only: one tensor-core accumulator over all of K, scaled once at the end (valid only when the
+  // scales do not vary along K). It shows what the promotion buys.
+  static constexpr bool kSingleLevel = kSingleLevel_;
   static constexpr uint32_t kBlockK = 128;  // one scale block along K = one 128-byte swizzled row
   static constexpr uint32_t kNumKBlocks = (kShapeK + kBlockK - 1) / kBlockK;
   static constexpr uint32_t kNumSfbRows = (kShapeN + 127) / 128;
@@ -197,7 +200,8 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
         for (uint32_t i = 0; i < kNumAccum; ++i) ptx::fence_operand(accum[i]);
         ptx::wgmma_fence();
         #pragma unroll
-        for (uint32_t k = 0; k < Cfg::kBlockK / 32; ++k) Mma::mma(desc_a + 2 * k, desc_b + 2 * k, accum, k > 0);
+        for (uint32_t k = 0; k < Cfg::kBlockK / 32; ++k)
+          Mma::mma(desc_a + 2 * k, desc_b + 2 * k, accum, k > 0 || (Cfg::kSingleLevel && kb > 0));
         ptx::wgmma_commit();
         ptx::wgmma_wait<0>();
         #pragma unroll
@@ -216,6 +220,7 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
         if (++stage == kNumStages) stage = 0, phase ^= 1;
 
         // Promotion: scale this k-block's partial sums and add them to the FP32 accumulator.
+        if (Cfg::kSingleLevel && kb + 1 < kNumKBlocks) continue;
         const float s_lo_left = sa_lo * sb_left, s_lo_right = sa_lo * sb_right;
         const float s_hi_left = sa_hi * sb_left, s_hi_right = sa_hi * sb_right;
         #pragma unroll

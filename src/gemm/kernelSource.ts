@@ -14,7 +14,7 @@ using Cfg = bungemm::Fp8GemmConfig<
     /*kShapeN=*/{{shapeN}}, /*kShapeK=*/{{shapeK}}, /*kBlockM=*/{{blockM}}, /*kBlockN=*/{{blockN}},
     /*kNumStages=*/{{numStages}}, /*kNumGroups=*/{{numGroups}}, bungemm::GemmType::{{gemmType}},
     /*kClusterM=*/{{clusterM}}, /*kClusterN=*/{{clusterN}}, /*kOutF32=*/{{outF32}}, /*kAccumulate=*/{{accumulate}},
-    /*kTmaStore=*/{{tmaStore}}, /*kRasterGroupN=*/{{rasterGroupN}}>;
+    /*kTmaStore=*/{{tmaStore}}, /*kRasterGroupN=*/{{rasterGroupN}}, /*kSingleLevel=*/{{singleLevel}}>;
 
 extern "C" __global__ void __launch_bounds__(Cfg::kNumThreads, 1) {{kernelName}}(
     const __grid_constant__ bungemm::TmaDescriptor tmap_a, const __grid_constant__ bungemm::TmaDescriptor tmap_b,
@@ -38,16 +38,21 @@ export const GEMM_KERNEL_PARAMS = [
   { name: "m", kind: "u32" },
 ] as const;
 
-export function gemmKernelName(p: GemmProblem, cfg: KernelConfig): string {
+export function gemmKernelName(p: GemmProblem, cfg: KernelConfig, singleLevel = false): string {
   const out = p.outDtype + (p.accumulate ? "acc" : "");
   return (
     `bungemm_fp8_gemm_${p.gemmType}_n${p.n}_k${p.k}_g${p.numGroups}_${out}` +
     `_bm${cfg.blockM}_bn${cfg.blockN}_s${cfg.numStages}_c${cfg.clusterM}x${cfg.clusterN}_r${cfg.rasterGroupN}` +
-    (cfg.tmaStore ? "_tma" : "_plain")
+    (cfg.tmaStore ? "_tma" : "_plain") +
+    (singleLevel ? "_singlelevel" : "")
   );
 }
 
-export function gemmKernelSource(p: GemmProblem, cfg: KernelConfig, sharedBytes: number): string {
+/**
+ * @param singleLevel test-only: accumulate all of K in the tensor-core accumulator (no promotion),
+ *   to measure what the two-level accumulation buys.
+ */
+export function gemmKernelSource(p: GemmProblem, cfg: KernelConfig, sharedBytes: number, singleLevel = false): string {
   return renderTemplate(SKELETON, {
     shapeN: p.n,
     shapeK: p.k,
@@ -62,7 +67,8 @@ export function gemmKernelSource(p: GemmProblem, cfg: KernelConfig, sharedBytes:
     accumulate: p.accumulate,
     tmaStore: cfg.tmaStore,
     rasterGroupN: cfg.rasterGroupN,
-    kernelName: gemmKernelName(p, cfg),
+    singleLevel,
+    kernelName: gemmKernelName(p, cfg, singleLevel),
     sharedBytes,
   });
 }

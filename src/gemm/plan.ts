@@ -1,0 +1,163 @@
+/**
+ * A GEMM plan: the problem validated once, its configuration chosen, its kernel loaded, its
+ * argument block and launch shape built. `run` then checks the operands against the plan (integer
+ * comparisons), re-encodes a tensor map only when a pointer moved, and launches: a warm call
+ * allocates nothing and parses nothing.
+ */
+import { InvalidArgumentError } from "../errors.ts";
+import { getKernel } from "../jit/jit.ts";
+import type { Device } from "../runtime/device.ts";
+import { KernelArgs } from "../runtime/kernelArgs.ts";
+import { launchKernel, type LaunchOptions } from "../runtime/launch.ts";
+import type { KernelFunction } from "../runtime/module.ts";
+import type { Stream } from "../runtime/stream.ts";
+import { encodeTensorMapTiled, type TensorMapSpec } from "../runtime/tensorMap.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import { alignedM } from "../quant/layout.ts";
+import {
+  BLOCK_K,
+  numKBlocks,
+  sharedMemoryBytes,
+  threadsPerCta,
+  type GemmProblem,
+  type KernelConfig,
+} from "./config.ts";
+import { GEMM_KERNEL_PARAMS, gemmKernelName, gemmKernelSource } from "./kernelSource.ts";
+import { checkOperand, type OperandRule } from "./operands.ts";
+
+/** The device tensors of one call. `groupedLayout` is mIndices (contiguous) or maskedM (masked). */
+export interface GemmOperands {
+  a: Tensor;
+  sfa: Tensor;
+  b: Tensor;
+  sfb: Tensor;
+  d: Tensor;
+  c?: Tensor | undefined;
+  groupedLayout?: Tensor | undefined;
+}
+
+type MapName = "tmap_a" | "tmap_b" | "tmap_sfa" | "tmap_d";
+const ZERO_MAP = new Uint8Array(128);
+
+/** The BF16 staging panel of the TMA-store epilogue: one swizzle span per row (cuda/bungemm/epilogue.cuh). */
+function storePanelCols(blockN: number): 64 | 32 | 16 {
+  return blockN % 64 === 0 ? 64 : blockN % 32 === 0 ? 32 : 16;
+}
+
+export class GemmPlan {
+  readonly sharedBytes: number;
+  readonly kernelName: string;
+  private readonly fn: KernelFunction;
+  private readonly args = new KernelArgs(GEMM_KERNEL_PARAMS);
+  private readonly launch: LaunchOptions;
+  private readonly rules: Record<"a" | "sfa" | "b" | "sfb" | "d", OperandRule> & { c?: OperandRule; groupedLayout?: OperandRule };
+  private readonly maps: Record<MapName, { spec: TensorMapSpec; tensor: "a" | "b" | "sfa" | "d"; last: bigint }>;
+  private readonly groups: number;
+
+  /**
+   * @param singleLevel test-only kernel variant without the promotion (see kernelSource.ts).
+   * @throws CompileError, CudaError, LibraryNotFoundError while building the kernel.
+   */
+  constructor(
+    readonly device: Device,
+    readonly problem: Readonly<GemmProblem>,
+    readonly config: Readonly<KernelConfig>,
+    singleLevel = false,
+  ) {
+    const p = problem;
+    const g = p.numGroups;
+    this.groups = g;
+    const kb = numKBlocks(p.k), nb = Math.ceil(p.n / 128);
+    const masked = p.gemmType === "masked", grouped = p.gemmType !== "dense";
+    const rowsA = masked ? g * p.m : p.m; // rows of the 2-D views of A and D
+    const e4m3 = { dtype: "e4m3", align: 16 } as const;
+    this.rules = {
+      a: { ...e4m3, shape: masked ? [g, p.m, p.k] : [p.m, p.k], layout: masked ? "contiguous" : "rows16" },
+      b: { ...e4m3, shape: grouped ? [g, p.n, p.k] : [p.n, p.k], layout: grouped ? "contiguous" : "rows16" },
+      sfa: { dtype: "f32", align: 16, layout: "contiguous", shape: masked ? [g, kb, alignedM(p.m)] : [kb, alignedM(p.m)] },
+      sfb: { dtype: "f32", align: 4, layout: "contiguous", shape: grouped ? [g, nb, kb] : [nb, kb] },
+      d: { dtype: p.outDtype, align: 16, layout: "contiguous", shape: masked ? [g, p.m, p.n] : [p.m, p.n] },
+    };
+    if (p.accumulate) this.rules.c = { dtype: "f32", align: 16, layout: "contiguous", shape: this.rules.d.shape };
+    if (grouped) this.rules.groupedLayout = { dtype: "i32", align: 4, layout: "contiguous", shape: [masked ? g : p.m] };
+
+    const cfg = config;
+    this.sharedBytes = sharedMemoryBytes(cfg, p.k);
+    this.kernelName = gemmKernelName(p, cfg, singleLevel);
+    this.fn = getKernel(device, { name: this.kernelName, source: gemmKernelSource(p, cfg, this.sharedBytes, singleLevel) });
+    this.fn.setMaxDynamicSharedBytes(this.sharedBytes);
+
+    const panel = storePanelCols(cfg.blockN);
+    const swizzleOfPanel = ({ 64: "128B", 32: "64B", 16: "32B" } as const)[panel];
+    this.maps = {
+      tmap_a: { tensor: "a", last: -1n, spec: { dtype: "e4m3", globalAddress: 0n, globalDims: [p.k, rowsA], globalStridesBytes: [p.k], boxDims: [BLOCK_K, cfg.blockM / cfg.clusterN], swizzle: "128B" } },
+      tmap_b: { tensor: "b", last: -1n, spec: { dtype: "e4m3", globalAddress: 0n, globalDims: [p.k, g * p.n], globalStridesBytes: [p.k], boxDims: [BLOCK_K, cfg.blockN / cfg.clusterM], swizzle: "128B" } },
+      tmap_sfa: { tensor: "sfa", last: -1n, spec: { dtype: "f32", globalAddress: 0n, globalDims: [Math.max(p.m, 1), (masked ? g : 1) * kb], globalStridesBytes: [alignedM(p.m) * 4], boxDims: [cfg.blockM, 1], swizzle: "none", l2Promotion: "none" } },
+      tmap_d: { tensor: "d", last: -1n, spec: { dtype: "bf16", globalAddress: 0n, globalDims: [p.n, rowsA], globalStridesBytes: [p.n * 2], boxDims: [panel, 64], swizzle: swizzleOfPanel, l2Promotion: "none" } },
+    };
+    if (!cfg.tmaStore) this.args.set("tmap_d", ZERO_MAP);
+
+    const clusterSize = cfg.clusterM * cfg.clusterN;
+    const maxCtas = Math.floor(device.smCount / clusterSize) * clusterSize;
+    const nUnits = Math.ceil(Math.ceil(p.n / cfg.blockN) / cfg.clusterN);
+    const mUnits = Math.ceil(Math.ceil(p.m / cfg.blockM) / cfg.clusterM);
+    const units = (masked ? g : 1) * mUnits * nUnits;
+    this.launch = {
+      grid: [Math.max(clusterSize, Math.min(maxCtas, units * clusterSize)), 1, 1],
+      block: [threadsPerCta(cfg), 1, 1],
+      sharedBytes: this.sharedBytes,
+      cluster: clusterSize > 1 ? [clusterSize, 1, 1] : undefined,
+    };
+    this.args.set("m", p.m);
+  }
+
+  /** The grid this plan launches (CTAs along x). */
+  get gridSize(): number {
+    return this.launch.grid[0];
+  }
+
+  /**
+   * Checks the operands against the plan and queues the kernel on `stream` (the legacy default
+   * stream when omitted). Returns without launching when there is nothing to compute (M = 0).
+   * @throws InvalidArgumentError / DisposedError for an operand that breaks a rule; nothing is launched then.
+   */
+  run(ops: GemmOperands, stream?: Stream): void {
+    const r = this.rules;
+    checkOperand("a", ops.a, r.a, this.device);
+    checkOperand("sfa", ops.sfa, r.sfa, this.device);
+    checkOperand("b", ops.b, r.b, this.device);
+    checkOperand("sfb", ops.sfb, r.sfb, this.device);
+    checkOperand("d", ops.d, r.d, this.device);
+    if (r.c !== undefined) checkOperand("c", ops.c, r.c, this.device);
+    else if (ops.c !== undefined) throw new InvalidArgumentError("c", "is only accepted by a plan made with accumulate: true", "a tensor");
+    if (r.groupedLayout !== undefined) checkOperand("groupedLayout", ops.groupedLayout, r.groupedLayout, this.device);
+    if (this.problem.m === 0) return;
+
+    // A row stride other than K (a strided view) changes the map; keep it in the spec.
+    const rowStride = (t: Tensor): number => t.strides[t.shape.length - 2] ?? this.problem.k;
+    this.maps.tmap_a.spec.globalStridesBytes = [rowStride(ops.a)];
+    this.maps.tmap_b.spec.globalStridesBytes = [rowStride(ops.b)];
+    this.refreshMap("tmap_a", ops.a, rowStride(ops.a));
+    this.refreshMap("tmap_b", ops.b, rowStride(ops.b));
+    this.refreshMap("tmap_sfa", ops.sfa, 0);
+    if (this.config.tmaStore) this.refreshMap("tmap_d", ops.d, 0);
+    this.args.set("sfb", ops.sfb.ptr);
+    this.args.set("d", ops.d.ptr);
+    this.args.set("c", ops.c !== undefined ? ops.c.ptr : 0n);
+    this.args.set("grouped_layout", ops.groupedLayout !== undefined ? ops.groupedLayout.ptr : 0n);
+    this.launch.stream = stream;
+    launchKernel(this.fn, this.launch, this.args);
+  }
+
+  private refreshMap(name: MapName, t: Tensor, strideKey: number): void {
+    const entry = this.maps[name];
+    const address = t.ptr;
+    const key = address ^ (BigInt(strideKey) << 48n);
+    if (entry.last === key) return;
+    entry.spec.globalAddress = address;
+    const slot = this.args.tensorMapSlot(name);
+    encodeTensorMapTiled(entry.spec, slot);
+    this.args.set(name, slot);
+    entry.last = key;
+  }
+}

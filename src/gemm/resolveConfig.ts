@@ -1,0 +1,32 @@
+/**
+ * The configuration a plan uses: the heuristics' choice, with any fields the caller overrides
+ * (tuning, tests), checked against the rules the kernel's static_asserts enforce so a bad override
+ * fails here with a named rule rather than in the compiler.
+ */
+import { InvalidArgumentError } from "../errors.ts";
+import type { Device } from "../runtime/device.ts";
+import { HOPPER_MAX_SHARED_BYTES, sharedMemoryBytes, type DeviceLimits, type GemmProblem, type KernelConfig } from "./config.ts";
+import { maxStages, selectConfig } from "./heuristics.ts";
+
+export function deviceLimits(device: Device): DeviceLimits {
+  return { numSms: device.smCount, maxSharedBytes: Math.min(device.maxSharedMemoryPerBlockOptin, HOPPER_MAX_SHARED_BYTES) };
+}
+
+export function resolveConfig(p: GemmProblem, limits: DeviceLimits, override: Partial<KernelConfig> = {}): KernelConfig {
+  const base = selectConfig(p, limits);
+  const merged: KernelConfig = { ...base, ...override };
+  if (override.blockM !== undefined || override.blockN !== undefined) {
+    // Re-derive the stage count for the new tile unless it was given too.
+    if (override.numStages === undefined) merged.numStages = maxStages(merged.blockM, merged.blockN, p.k, merged.tmaStore, limits);
+  }
+  if (merged.numStages < 2) throw new InvalidArgumentError("config", "the tile leaves no room for a 2-stage pipeline", merged);
+  const bytes = sharedMemoryBytes(merged, p.k);
+  if (bytes > limits.maxSharedBytes) {
+    throw new InvalidArgumentError("config.numStages", `needs ${bytes} bytes of shared memory; the device allows ${limits.maxSharedBytes}`, merged.numStages);
+  }
+  if (merged.clusterM > 1 && merged.clusterN > 1) throw new InvalidArgumentError("config", "a cluster shares A (clusterN) or B (clusterM), not both", merged);
+  if (merged.clusterM > 1 && p.gemmType === "contiguous") {
+    throw new InvalidArgumentError("config.clusterM", "contiguous grouped GEMMs cannot share B across m-blocks (they may be different experts)", merged.clusterM);
+  }
+  return merged;
+}
