@@ -7,7 +7,8 @@
 #   bash scripts/device.sh remote STAGE...  there, inside the repo copy (.device carried along):
 #                                           unpack Bun, then run each stage in order.
 #
-# Stages: test  = `bun test test/gpu`, then the full `bun test`
+# Stages: test  = the full `bun test` (CPU and GPU tests)
+#         gputest = `bun test test/gpu` (BUNGEMM_TEST_FILTER narrows it by test name)
 #         bench = `bun run bench` (writes bench/results/)
 #         sass  = SASS of every cached cubin; per kernel the QGMMA (FP8 wgmma), LDL and STL
 #                 (local memory = spills) instruction counts
@@ -82,11 +83,18 @@ print_machine() {
   echo "BUNGEMM_CACHE_DIR=$BUNGEMM_CACHE_DIR"
 }
 
+# The whole suite once (GPU tests run inside it; CPU tests too, as CI runs them).
 stage_test() {
-  local rc=0
-  bun test test/gpu || rc=1
-  bun test || rc=1
-  return $rc
+  bun test
+}
+
+# Only the GPU tests, optionally filtered by BUNGEMM_TEST_FILTER (a bun test name pattern).
+stage_gputest() {
+  if [ -n "${BUNGEMM_TEST_FILTER:-}" ]; then
+    bun test test/gpu -t "$BUNGEMM_TEST_FILTER"
+  else
+    bun test test/gpu
+  fi
 }
 
 stage_bench() {
@@ -154,8 +162,8 @@ remote() {
   local stage rc=0
   for stage in "$@"; do
     case "$stage" in
-      test | bench | sass) ;;
-      *) die "unknown stage '$stage' (test, bench, sass)" ;;
+      test | gputest | bench | sass) ;;
+      *) die "unknown stage '$stage' (test, gputest, bench, sass)" ;;
     esac
     echo "== $stage =="
     "stage_$stage" 2>&1 | tee "$OUT/$stage.log"
