@@ -75,23 +75,3 @@ export function median(values: readonly number[]): number {
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
-
-/**
- * Relative error of `actual` against `reference`: ‖actual − reference‖₂ / ‖reference‖₂ over the
- * given entries (0 when both are all zero, Infinity when only the reference is).
- */
-export function relativeError(actual: ArrayLike<number>, reference: ArrayLike<number>): number {
-  if (actual.length !== reference.length) {
-    throw new RangeError(`relativeError: ${actual.length} values against ${reference.length} reference values`);
-  }
-  let diff = 0;
-  let norm = 0;
-  for (let i = 0; i < reference.length; i++) {
-    const r = reference[i]!;
-    const d = actual[i]! - r;
-    diff += d * d;
-    norm += r * r;
-  }
-  if (norm === 0) return diff === 0 ? 0 : Infinity;
-  return Math.sqrt(diff / norm);
-}
