@@ -1,0 +1,70 @@
+/**
+ * CUDA graphs made by stream capture: record the work `fn` queues on a stream once, replay it
+ * with one launch. Replays read device memory as it is at replay time, so a caller changes what a
+ * replay computes by writing into the captured buffers (e.g. new per-group row counts in maskedM),
+ * never by calling `fn` again. Kernel parameters are copied into the graph at capture.
+ */
+import { checkCuda } from "../ffi/cuda.ts";
+import { graphDriver, StreamCaptureMode } from "../ffi/cudaGraph.ts";
+import { InvalidArgumentError } from "../errors.ts";
+import { DriverHandle, type Destroyer } from "./driverHandle.ts";
+import type { Stream } from "./stream.ts";
+
+const GRAPH_EXEC_DESTROY: Destroyer = { call: "cuGraphExecDestroy", destroy: (h) => graphDriver().cuGraphExecDestroy(h) };
+
+export type CaptureMode = "global" | "threadLocal" | "relaxed";
+const MODES: Record<CaptureMode, number> = {
+  global: StreamCaptureMode.CU_STREAM_CAPTURE_MODE_GLOBAL,
+  threadLocal: StreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL,
+  relaxed: StreamCaptureMode.CU_STREAM_CAPTURE_MODE_RELAXED,
+};
+
+/** An instantiated graph (CUgraphExec). Dispose it (or `using`) when done. */
+export class CudaGraph extends DriverHandle {
+  private constructor(stream: Stream, exec: bigint) {
+    super(stream.device, exec, "CudaGraph", GRAPH_EXEC_DESTROY);
+  }
+
+  /**
+   * Captures the work `fn` queues on `stream` (which must not be the legacy default stream) and
+   * instantiates it. Nothing runs during capture. `fn` must not synchronise or read device data
+   * (in "global" mode, the default, the driver refuses such calls with an error).
+   * @throws InvalidArgumentError for the default stream; whatever `fn` throws (the capture is
+   *   ended and dropped first); CudaError from the driver.
+   */
+  static capture(stream: Stream, fn: () => void, options: { mode?: CaptureMode } = {}): CudaGraph {
+    if (stream.handle === 0n) throw new InvalidArgumentError("stream", "a graph is captured on a created stream, not the legacy default stream", 0n);
+    const g = graphDriver();
+    stream.device.activate();
+    checkCuda("cuStreamBeginCapture_v2", g.cuStreamBeginCapture_v2(stream.handle, MODES[options.mode ?? "global"]));
+    const graphOut = new BigUint64Array(1);
+    try {
+      fn();
+    } catch (error) {
+      // End the capture so the stream is usable again; the partial graph is dropped. The end
+      // call's own result is secondary to the error being reported.
+      if (g.cuStreamEndCapture(stream.handle, graphOut) === 0 && graphOut[0]) g.cuGraphDestroy(graphOut[0]);
+      throw error;
+    }
+    checkCuda("cuStreamEndCapture", g.cuStreamEndCapture(stream.handle, graphOut));
+    const graph = graphOut[0] ?? 0n;
+    try {
+      const execOut = new BigUint64Array(1);
+      checkCuda("cuGraphInstantiateWithFlags", g.cuGraphInstantiateWithFlags(execOut, graph, 0n));
+      return new CudaGraph(stream, execOut[0] ?? 0n);
+    } finally {
+      // The executable graph does not depend on the template once instantiated.
+      checkCuda("cuGraphDestroy", g.cuGraphDestroy(graph));
+    }
+  }
+
+  /** The CUgraphExec. @throws DisposedError after dispose(). */
+  get handle(): bigint {
+    return this.liveHandle;
+  }
+
+  /** Queues one replay on `stream`. */
+  launch(stream: Stream): void {
+    checkCuda("cuGraphLaunch", graphDriver().cuGraphLaunch(this.handle, stream.handle));
+  }
+}
