@@ -96,3 +96,27 @@ export function tmaAlignedScaleIndex(row: number, kb: number, m: number, kBlocks
   const mPad = alignedM(m);
   return g * kBlocks * mPad + kb * mPad + row;
 }
+
+/** Shape, strides and allocation of a device scale tensor. */
+export interface ScaleTensorLayout {
+  shape: number[];
+  strides: number[];
+  /** Elements of the tensor (padding included). */
+  allocElements: number;
+}
+
+/**
+ * The A scales as a device tensor, as the GEMM takes them: the transposed TMA-aligned storage
+ * itself, contiguous [kBlocks, alignedM(M)] (or [G, kBlocks, alignedM(M)]), padding rows included
+ * (the kernels write them as 0).
+ */
+export function tmaAlignedScaleLayout(m: number, kBlocks: number, numGroups: number, batched: boolean): ScaleTensorLayout {
+  return contiguousScaleLayout(kBlocks, alignedM(m), numGroups, batched);
+}
+
+/** A contiguous scale tensor [rows, cols] / [G, rows, cols] (B scales, logical or aligned A scales). */
+export function contiguousScaleLayout(rows: number, cols: number, numGroups: number, batched: boolean): ScaleTensorLayout {
+  const shape = batched ? [numGroups, rows, cols] : [rows, cols];
+  const strides = batched ? [rows * cols, cols, 1] : [cols, 1];
+  return { shape, strides, allocElements: numGroups * rows * cols };
+}

@@ -38,6 +38,12 @@ function checkShape(argument: string, shape: readonly number[]): void {
   }
 }
 
+function checkStrides(shape: readonly number[], strides: readonly number[]): void {
+  if (strides.length !== shape.length || strides.some((s) => !Number.isSafeInteger(s) || s < 0)) {
+    throw new InvalidArgumentError("strides", `must be ${shape.length} non-negative integers`, strides);
+  }
+}
+
 /** Row-major strides (in elements) of `shape`. */
 export function contiguousStrides(shape: readonly number[]): number[] {
   const strides = new Array<number>(shape.length);
@@ -88,6 +94,30 @@ export class Tensor implements DeviceMemory {
     // cuMemAlloc refuses 0 bytes; an empty tensor still gets a (1-byte) buffer so ptr stays valid.
     const bytes = Math.max(1, product(shape) * dtypeBytes(dtype));
     return new Tensor(dtype, shape, contiguousStrides(shape), DeviceBuffer.alloc(device, bytes), 0, true);
+  }
+
+  /**
+   * An uninitialised tensor with explicit `strides` that owns its buffer, for layouts with gaps
+   * (e.g. the TMA-aligned A scales: logical [M, kBlocks], strides [1, alignedM(M)]).
+   * `allocElements` sizes the buffer when kernels also write the gaps past the last element
+   * (default: just enough for the elements addressed).
+   * @throws InvalidArgumentError for a bad extent or stride, or an allocation smaller than the extent.
+   */
+  static emptyStrided(
+    device: Device,
+    shape: readonly number[],
+    strides: readonly number[],
+    dtype: DType,
+    allocElements: number = extentElements(shape, strides),
+  ): Tensor {
+    checkShape("shape", shape);
+    checkStrides(shape, strides);
+    const extent = extentElements(shape, strides);
+    if (!Number.isSafeInteger(allocElements) || allocElements < extent) {
+      throw new InvalidArgumentError("allocElements", `must be an integer of at least the ${extent} elements addressed`, allocElements);
+    }
+    const bytes = Math.max(1, allocElements * dtypeBytes(dtype));
+    return new Tensor(dtype, shape, strides, DeviceBuffer.alloc(device, bytes), 0, true);
   }
 
   /**
@@ -160,9 +190,7 @@ export class Tensor implements DeviceMemory {
   view(shape: readonly number[], strides: readonly number[] = contiguousStrides(shape), byteOffset = 0): Tensor {
     if (this.disposed) throw new DisposedError("Tensor");
     checkShape("shape", shape);
-    if (strides.length !== shape.length || strides.some((s) => !Number.isSafeInteger(s) || s < 0)) {
-      throw new InvalidArgumentError("strides", `must be ${shape.length} non-negative integers`, strides);
-    }
+    checkStrides(shape, strides);
     const elementBytes = dtypeBytes(this.dtype);
     const offset = this.byteOffset + byteOffset;
     if (!Number.isSafeInteger(byteOffset) || offset < 0 || offset % elementBytes !== 0) {

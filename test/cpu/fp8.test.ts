@@ -6,6 +6,7 @@ import {
   encodeE4m3,
   encodeE4m3Array,
 } from "../../src/tensor/fp8.ts";
+import { xorshift32 } from "../support/quantData.ts";
 
 /** Independent oracle: nearest table value by brute force, ties to the even code, saturating. */
 function nearestCode(x: number): number {
@@ -18,19 +19,6 @@ function nearestCode(x: number): number {
     if (d < bestD || (d === bestD && code % 2 === 0)) best = code;
   }
   return sign | best;
-}
-
-/** Deterministic xorshift32, so failures reproduce. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s;
-  };
 }
 
 describe("e4m3 decode", () => {
@@ -140,7 +128,7 @@ describe("e4m3 encode", () => {
   });
 
   test("matches a brute-force nearest-value oracle on random f32 values", () => {
-    const next = rng(12345);
+    const next = xorshift32(12345);
     const words = new Uint32Array(20000);
     for (let i = 0; i < words.length; i++) {
       // Exponents spread over the e4m3 range and a bit beyond: 2^-12 .. 2^10.

@@ -1,0 +1,59 @@
+/**
+ * Every quantization kernel compiles with NVCC for sm_90a from the generated translation unit,
+ * with no spills and no stack, and the generated entries match the TypeScript field lists.
+ */
+import { describe, expect, test } from "bun:test";
+import { readSettings } from "../../src/env.ts";
+import type { PtxasFunctionInfo } from "../../src/jit/ptxasInfo.ts";
+import { compileOnly } from "../../src/jit/jit.ts";
+import { locateNvcc, NvccCompiler } from "../../src/jit/nvccCompiler.ts";
+import { QUANT_KERNELS, quantKernelSource } from "../../src/quant/kernels.ts";
+
+function findNvcc(): string | undefined {
+  try {
+    return locateNvcc(readSettings());
+  } catch (error) {
+    console.warn(`skipping quant kernel compile checks: ${(error as Error).message}`);
+    return undefined;
+  }
+}
+const nvcc = findNvcc();
+
+describe("generated quantization translation unit", () => {
+  test("one extern \"C\" entry per kernel, parameters in field order", () => {
+    const source = quantKernelSource();
+    expect(source).toContain("#include <bungemm/quant.cuh>");
+    for (const spec of Object.values(QUANT_KERNELS)) {
+      const params = spec.fields.map((f) => `${f.kind === "f32" ? "float" : `bungemm::${f.kind === "u64" ? "uint64_t" : "uint32_t"}`} ${f.name}`);
+      expect(source).toContain(`${spec.entry}(${params.join(", ")})`);
+      expect(source).toContain(`bungemm::quant::${spec.call}(${spec.fields.map((f) => f.name).join(", ")});`);
+    }
+  });
+});
+
+describe.skipIf(nvcc === undefined)("quantization kernels under NVCC (sm_90a)", () => {
+  let resources: readonly PtxasFunctionInfo[] = [];
+
+  test("the translation unit compiles", () => {
+    const result = compileOnly(quantKernelSource(), QUANT_KERNELS.perTokenBf16.entry, new NvccCompiler(nvcc as string));
+    expect(result.cubin.byteLength).toBeGreaterThan(0);
+    resources = result.resources ?? [];
+  }, 120_000);
+
+  test("every entry: no spills, no stack frame, registers leave room for 2+ CTAs of 256 threads", () => {
+    for (const spec of Object.values(QUANT_KERNELS)) {
+      const info = resources.find((r) => r.name === spec.entry);
+      expect(info, spec.entry).toBeDefined();
+      expect(info?.entry).toBe(true);
+      expect({ name: spec.entry, spills: info!.spillStores + info!.spillLoads, stack: info!.stackFrameBytes }).toEqual({
+        name: spec.entry,
+        spills: 0,
+        stack: 0,
+      });
+      // 65536 registers per SM / (2 · 256 threads) = 128: memory-bound kernels need CTAs in flight.
+      expect(info!.registers).toBeLessThanOrEqual(128);
+    }
+    // No out-of-line device functions (whose spills would not be counted against an entry).
+    expect(resources.filter((r) => !r.entry)).toEqual([]);
+  });
+});
