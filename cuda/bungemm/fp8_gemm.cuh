@@ -50,6 +50,11 @@ struct Fp8GemmConfig {
   static constexpr uint32_t kNumMathThreads = kNumMathWarpgroups * 128;
   static constexpr uint32_t kNumThreads = kNumMathThreads + 128;
   static constexpr uint32_t kClusterSize = kClusterM * kClusterN;
+  // Register split (64 K registers per SM, one CTA): the TMA warpgroup needs few, the math
+  // warpgroups hold two BLOCK_N/2-float accumulators each. With one math warpgroup there is room
+  // to leave the producer enough for the multicast/scheduler code without spilling.
+  static constexpr uint32_t kProducerRegisters = kNumMathWarpgroups == 1 ? 120 : 40;
+  static constexpr uint32_t kMathRegisters = 232;
 
   static constexpr uint32_t kSmemD = kTmaStore ? kBlockM * kBlockN * 2 : 0;
   static constexpr uint32_t kSmemA = kBlockM * kBlockK;
@@ -126,7 +131,7 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
 
   if (threadIdx.x >= Cfg::kNumMathThreads) {
     // ---------------- producer warpgroup ----------------
-    ptx::setmaxnreg_dec<40>();
+    ptx::setmaxnreg_dec<Cfg::kProducerRegisters>();
     if (warp == Cfg::kNumMathThreads / 32 && ptx::elect_one_lane()) {
       uint32_t stage = 0, phase = 0;
       while (scheduler.next(tile)) {
@@ -162,7 +167,7 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
     }
   } else {
     // ---------------- math warpgroups ----------------
-    ptx::setmaxnreg_inc<232>();
+    ptx::setmaxnreg_inc<Cfg::kMathRegisters>();
     const uint32_t wg = threadIdx.x / 128, warp_in_wg = warp % 4;
     const uint32_t row_in_tile = wg * 64 + warp_in_wg * 16 + lane / 4;  // and row_in_tile + 8
     uint32_t stage = 0, phase = 0;

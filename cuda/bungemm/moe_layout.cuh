@@ -3,7 +3,7 @@
 // expert order; a row holds its expert's id while it is one of the first count[g] rows of the
 // segment, and -1 (padding) otherwise. src/gemm/moeLayout.ts `contiguousLayout` is the CPU twin.
 //
-//   every CTA:  padded[g] = align128(clamp(count[g], 0, capacity))       (thread g, g < G <= 1024)
+//   every CTA:  padded[g] = align128(max(count[g], 0))                   (thread g, g < G <= 1024)
 //               start[g]  = exclusive prefix sum of padded (64-bit: no overflow for any count)
 //               for rows r of this CTA (grid-stride over [0, capacity)):
 //                 g = last segment with start[g] <= r   (binary search in shared memory)
@@ -62,10 +62,9 @@ __device__ __forceinline__ void contiguous_layout(uint64_t counts_addr, uint64_t
   const uint32_t g = threadIdx.x;
   uint32_t c = 0;
   if (g < num_groups) {
-    // A negative count is no tokens; a count above the capacity could never fit anyway, and
-    // clamping it keeps every padded size below 2^32.
+    // A negative count is no tokens. Sums are 64-bit, so any i32 counts add up exactly.
     const int32_t raw = counts[g];
-    c = raw <= 0 ? 0u : min(static_cast<uint32_t>(raw), capacity);
+    c = raw <= 0 ? 0u : static_cast<uint32_t>(raw);
     count[g] = c;
   }
   const uint64_t padded = ceil_div(c, kAlignment) * static_cast<uint64_t>(kAlignment);

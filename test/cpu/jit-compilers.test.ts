@@ -7,21 +7,13 @@ import { CompileError, LibraryNotFoundError } from "../../src/errors.ts";
 import { nvrtc } from "../../src/ffi/nvrtc.ts";
 import type { CompileRequest, Compiler } from "../../src/jit/compiler.ts";
 import { compileOnly } from "../../src/jit/jit.ts";
-import { locateNvcc, NvccCompiler } from "../../src/jit/nvccCompiler.ts";
+import { NvccCompiler } from "../../src/jit/nvccCompiler.ts";
 import { NvrtcCompiler } from "../../src/jit/nvrtcCompiler.ts";
 import { cudaDir } from "../../src/jit/paths.ts";
+import { nvccPath } from "../support/compilers.ts";
 import { selectCompiler } from "../../src/jit/selectCompiler.ts";
 
 const EM_CUDA = 190; // ELF e_machine of NVIDIA cubins
-
-function nvccPath(): string | undefined {
-  try {
-    return locateNvcc(readSettings());
-  } catch (error) {
-    if (error instanceof LibraryNotFoundError) return undefined;
-    throw error;
-  }
-}
 
 function nvrtcLoads(): boolean {
   try {

@@ -16,6 +16,9 @@ const gpu = hasCudaDevice();
 if (!gpu.ok) console.warn(`skipping dense GEMM GPU tests: ${gpu.reason}`);
 
 const BF16_TOLERANCE = 2e-3;
+// FP32 output keeps the tensor core's own error: its accumulator holds ~13-14 mantissa bits within a
+// 128-wide k-block (2.2e-4 measured on the H200); DESIGN §1 asks for about 1e-3 or less.
+const FP32_TOLERANCE = 1e-3;
 const DESIGN_NK: [number, number][] = [[2112, 7168], [24576, 1536], [32768, 512], [7168, 16384], [4096, 7168], [7168, 2048]];
 
 interface CaseOptions {
@@ -109,7 +112,7 @@ describe.skipIf(!gpu.ok)("fp8GemmNt on the GPU", () => {
       const r = runDense(device, m, n, k, o);
       console.log(`  ${name}: relError=${r.relError.toExponential(2)} config=${JSON.stringify(r.config)}`);
       expect(r.unwritten).toBe(0);
-      expect(r.relError).toBeLessThanOrEqual(o?.outDtype === "f32" ? 1e-4 : BF16_TOLERANCE);
+      expect(r.relError).toBeLessThanOrEqual(o?.outDtype === "f32" ? FP32_TOLERANCE : BF16_TOLERANCE);
     });
   }
 
@@ -127,7 +130,7 @@ describe.skipIf(!gpu.ok)("fp8GemmNt on the GPU", () => {
     const sample = sampleOf(m, n, k);
     const ref = referenceAt(sample, a, sfa, b, sfb, k);
     ref.forEach((_, i) => (ref[i]! += c[i]!));
-    expect(relError(outputAt(sample, dT.toHost() as Float32Array, n), ref)).toBeLessThan(1e-5);
+    expect(relError(outputAt(sample, dT.toHost() as Float32Array, n), ref)).toBeLessThan(FP32_TOLERANCE);
   });
 
   test("two-level accumulation vs single-level at K = 16384 (FP32 output)", () => {
@@ -173,7 +176,8 @@ describe.skipIf(!gpu.ok)("fp8GemmNt on the GPU", () => {
       expectRefused(() => ({ a: Tensor.empty(device, [m, k + 8], "e4m3").view([m, k], [k + 8, 1]) }), /a\.strides: the row stride must cover a row and be a multiple of 16 bytes/));
     test("A scales in the logical instead of the transposed TMA-aligned layout", () =>
       expectRefused(() => ({ sfa: Tensor.empty(device, [m, kBlocks], "f32") }), /sfa\.shape: must be \[2, 64\]/));
-    test("B scales of the wrong shape", () => expectRefused(() => ({ sfb: Tensor.empty(device, [kBlocks, numBlocks(n)], "f32") }), /sfb\.shape/));
+    test("B scales of the wrong shape", () =>
+      expectRefused(() => ({ sfb: Tensor.empty(device, [numBlocks(n), kBlocks + 1], "f32") }), /sfb\.shape: must be \[2, 2\]/));
     test("output of the wrong dtype", () => expectRefused(() => ({ d: Tensor.empty(device, [m, n], "f32") }), /d\.dtype: must be bf16/));
     test("a disposed tensor", () =>
       expectRefused(() => {

@@ -22,10 +22,14 @@ __device__ __forceinline__ void mbarrier_arrive(uint64_t* bar) {
 }
 
 // Arrives on the barrier at the same offset in the shared memory of CTA `cta_rank` of this cluster.
+// NOTES: default (.release.cta) semantics, as CUTLASS's cluster barrier uses; the consumer's reads
+// it orders are complete already (wgmma.wait_group), and a .cluster-scope release costs about a
+// microsecond per arrival (suspected cause of the 3-4x multicast slowdown of the first H200 run;
+// docs/perf-notes.md has the measurement).
 __device__ __forceinline__ void mbarrier_arrive_cluster(uint64_t* bar, uint32_t cta_rank) {
   asm volatile(
       "{\n .reg .b32 remote;\n mapa.shared::cluster.u32 remote, %0, %1;\n"
-      " mbarrier.arrive.release.cluster.shared::cluster.b64 _, [remote];\n}" ::"r"(smem_u32(bar)),
+      " mbarrier.arrive.shared::cluster.b64 _, [remote];\n}" ::"r"(smem_u32(bar)),
       "r"(cta_rank)
       : "memory");
 }

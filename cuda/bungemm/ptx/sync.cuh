@@ -44,6 +44,19 @@ __device__ __forceinline__ uint32_t cluster_num_ctas() {
   return n;
 }
 
+// Position of this CTA's cluster in the grid, and the number of clusters, along x.
+__device__ __forceinline__ uint32_t cluster_id_x() {
+  uint32_t id;
+  asm volatile("mov.u32 %0, %%clusterid.x;" : "=r"(id));
+  return id;
+}
+
+__device__ __forceinline__ uint32_t num_clusters_x() {
+  uint32_t n;
+  asm volatile("mov.u32 %0, %%nclusterid.x;" : "=r"(n));
+  return n;
+}
+
 // All threads of all CTAs in the cluster; orders shared-memory accesses across the cluster.
 __device__ __forceinline__ void cluster_sync() {
   asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;" ::: "memory");

@@ -1,0 +1,75 @@
+/**
+ * Configuration sweep for calibrating the heuristics (not part of `bun run bench`):
+ *   bun bench/tune.ts [--shapes M,N,K;M,N,K...] [--top N]
+ * For each shape, times the heuristics' choice and the next best candidates of the cost model
+ * (plus each of them with the other cluster modes), with the benchmark's clock (L2 flushed, CUDA
+ * events, median), and prints one line per configuration: µs, TFLOPS, and the model's estimate.
+ * The output feeds docs/perf-notes.md; nothing is written to bench/results/.
+ */
+import { Device } from "../src/runtime/device.ts";
+import { Stream } from "../src/runtime/stream.ts";
+import { Tensor } from "../src/tensor/tensor.ts";
+import { alignedM, numBlocks } from "../src/quant/layout.ts";
+import { GemmPlan } from "../src/gemm/plan.ts";
+import { candidateConfigs, estimateSeconds, selectConfig } from "../src/gemm/heuristics.ts";
+import { deviceLimits } from "../src/gemm/resolveConfig.ts";
+import type { GemmProblem, KernelConfig } from "../src/gemm/config.ts";
+import { makeDenseHostInputs } from "./inputs.ts";
+import { KernelTimer } from "./timing.ts";
+import { denseShapes } from "./dense.ts";
+
+function parseArgs(argv: string[]): { shapes: [number, number, number][]; top: number } {
+  let shapes = denseShapes();
+  let top = 6;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--shapes") shapes = (argv[++i] ?? "").split(";").map((s) => s.split(",").map(Number) as [number, number, number]);
+    else if (argv[i] === "--top") top = Number(argv[++i]);
+  }
+  return { shapes, top };
+}
+
+const key = (c: KernelConfig): string => `${c.blockM}x${c.blockN} s${c.numStages} c${c.clusterM}x${c.clusterN}`;
+
+const { shapes, top } = parseArgs(Bun.argv.slice(2));
+const device = Device.get(0);
+const limits = deviceLimits(device);
+using stream = Stream.create(device);
+using timer = KernelTimer.create(device, stream);
+
+for (const [m, n, k] of shapes) {
+  const p: GemmProblem = { gemmType: "dense", m, n, k, numGroups: 1, outDtype: "bf16", accumulate: false };
+  const chosen = selectConfig(p, limits);
+  const ranked = candidateConfigs(p, limits)
+    .map((config) => ({ config, est: estimateSeconds(p, config, limits) }))
+    .sort((x, y) => x.est - y.est);
+  const picked = new Map<string, KernelConfig>([[key(chosen), chosen]]);
+  for (const { config } of ranked.slice(0, top)) picked.set(key(config), config);
+  // Each tile shape also with the other cluster modes, to see what multicast buys.
+  for (const c of [...picked.values()]) {
+    for (const [cm, cn] of [[1, 1], [2, 1], [1, 2]] as const) {
+      const alt = ranked.find((r) => r.config.blockM === c.blockM && r.config.blockN === c.blockN && r.config.clusterM === cm && r.config.clusterN === cn);
+      if (alt) picked.set(key(alt.config), alt.config);
+    }
+  }
+  const host = makeDenseHostInputs(m, n, k);
+  const kb = numBlocks(k);
+  using a = Tensor.fromHost(device, host.a, [m, k], "e4m3");
+  using b = Tensor.fromHost(device, host.b, [n, k], "e4m3");
+  using sfa = Tensor.fromHost(device, host.sfaAligned, [kb, alignedM(m)], "f32");
+  using sfb = Tensor.fromHost(device, host.sfb, [numBlocks(n), kb], "f32");
+  using d = Tensor.empty(device, [m, n], "bf16");
+  const lines: { us: number; line: string }[] = [];
+  for (const config of picked.values()) {
+    try {
+      const plan = new GemmPlan(device, p, config);
+      const t = timer.time(() => plan.run({ a, sfa, b, sfb, d }, stream), { warmup: 2, runs: 10 });
+      const tflops = (2 * m * n * k) / (t.medianUs * 1e-6) / 1e12;
+      const est = estimateSeconds(p, config, limits) * 1e6;
+      lines.push({ us: t.medianUs, line: `${key(config).padEnd(22)} ${t.medianUs.toFixed(1).padStart(8)} us ${tflops.toFixed(0).padStart(5)} TFLOPS  model ${est.toFixed(1)} us${key(config) === key(chosen) ? "  <- heuristics" : ""}` });
+    } catch (error) {
+      lines.push({ us: Infinity, line: `${key(config)} failed: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}` });
+    }
+  }
+  console.log(`== ${m} x ${n} x ${k}`);
+  for (const l of lines.sort((x, y) => x.us - y.us)) console.log(`  ${l.line}`);
+}

@@ -1,0 +1,39 @@
+/**
+ * The set of kernel configurations the heuristics can pick, grouped by what changes the compiled
+ * code (tile, cluster, output path, GEMM type). CI compiles all of them with NVCC and fails on any
+ * spill or stack frame (test/cpu/gemm-reachable-compile.test.ts).
+ */
+import type { DeviceLimits, GemmProblem, GemmType, KernelConfig, OutDType } from "./config.ts";
+import { candidateConfigs } from "./heuristics.ts";
+
+export interface ReachableKernel {
+  problem: GemmProblem;
+  config: KernelConfig;
+}
+
+/** H100/H200: the limits the heuristics see on the devices this library targets. */
+export const HOPPER_LIMITS: DeviceLimits = { numSms: 132, maxSharedBytes: 232448 };
+
+/**
+ * Every (BLOCK_M, BLOCK_N, cluster) the heuristics consider, for every GEMM type and output path.
+ * N and K are template constants too, but only through loop bounds and the B-scale buffer; K is
+ * taken large (16384: the smallest stage counts) and N odd-sized for the plain-store variants.
+ */
+export function reachableKernels(limits: DeviceLimits = HOPPER_LIMITS): ReachableKernel[] {
+  const variants: { gemmType: GemmType; outDtype: OutDType; accumulate: boolean; n: number }[] = [
+    { gemmType: "dense", outDtype: "bf16", accumulate: false, n: 7168 },
+    { gemmType: "dense", outDtype: "bf16", accumulate: false, n: 2111 },
+    { gemmType: "dense", outDtype: "f32", accumulate: false, n: 7168 },
+    { gemmType: "dense", outDtype: "f32", accumulate: true, n: 7168 },
+    { gemmType: "contiguous", outDtype: "bf16", accumulate: false, n: 4096 },
+    { gemmType: "masked", outDtype: "bf16", accumulate: false, n: 4096 },
+  ];
+  const out: ReachableKernel[] = [];
+  for (const v of variants) {
+    const numGroups = v.gemmType === "dense" ? 1 : 8;
+    // Enough rows that every cluster mode is a candidate.
+    const problem: GemmProblem = { ...v, m: 4096, k: 16384, numGroups, expectedM: 4096 };
+    for (const config of candidateConfigs(problem, limits)) out.push({ problem, config });
+  }
+  return out;
+}

@@ -1,0 +1,55 @@
+/**
+ * Every kernel configuration the heuristics can pick compiles for sm_90a with NVCC, with no
+ * register spills and no stack frame (ptxas -v). Each GEMM type / output path is one compile of all
+ * its configurations (they live in separate namespaces of one translation unit).
+ */
+import { describe, expect, test } from "bun:test";
+import { reachableKernels } from "../../src/gemm/reachable.ts";
+import { gemmKernelName, gemmKernelSource } from "../../src/gemm/kernelSource.ts";
+import { sharedMemoryBytes } from "../../src/gemm/config.ts";
+import { compileOnly } from "../../src/jit/jit.ts";
+import { NvccCompiler, locateNvcc } from "../../src/jit/nvccCompiler.ts";
+import { parsePtxasInfo } from "../../src/jit/ptxasInfo.ts";
+import { readSettings } from "../../src/env.ts";
+
+function nvcc(): NvccCompiler | string {
+  try {
+    return new NvccCompiler(locateNvcc(readSettings()));
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
+const compiler = nvcc();
+if (typeof compiler === "string") console.warn(`skipping reachable-configuration compile: ${compiler}`);
+
+const kernels = reachableKernels();
+const groups = new Map<string, typeof kernels>();
+for (const r of kernels) {
+  const key = `${r.problem.gemmType} ${r.problem.outDtype}${r.problem.accumulate ? "+C" : ""} N=${r.problem.n}`;
+  groups.set(key, [...(groups.get(key) ?? []), r]);
+}
+
+describe.skipIf(typeof compiler === "string")("every reachable GEMM configuration compiles without spills", () => {
+  test("the reachable set covers both tile heights, every BLOCK_N and all cluster modes", () => {
+    const dense = kernels.filter((r) => r.problem.gemmType === "dense");
+    expect(new Set(dense.map((r) => r.config.blockM))).toEqual(new Set([64, 128]));
+    expect(new Set(dense.map((r) => `${r.config.clusterM}x${r.config.clusterN}`))).toEqual(new Set(["1x1", "2x1", "1x2"]));
+    expect(kernels.some((r) => r.problem.gemmType === "contiguous" && r.config.clusterM === 2)).toBe(false);
+  });
+
+  for (const [name, group] of groups) {
+    test(`${name}: ${group.length} configurations`, () => {
+      const source = group.map((r) => gemmKernelSource(r.problem, r.config, sharedMemoryBytes(r.config, r.problem.k))).join("\n");
+      const result = compileOnly(source, name, compiler as NvccCompiler);
+      const info = parsePtxasInfo(result.log);
+      const entries = new Map(info.filter((i) => i.entry).map((i) => [i.name, i]));
+      for (const r of group) {
+        const entry = entries.get(gemmKernelName(r.problem, r.config));
+        expect(entry).toBeDefined();
+        expect({ name: entry?.name, spills: (entry?.spillStores ?? 0) + (entry?.spillLoads ?? 0), stack: entry?.stackFrameBytes })
+          .toEqual({ name: entry?.name, spills: 0, stack: 0 });
+      }
+    }, 300_000);
+  }
+});
