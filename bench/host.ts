@@ -42,14 +42,14 @@ function planAndRunOnce(ctx: BenchContext, args: GemmOperands, cacheDir: string)
  * measured with an idle stream (synchronised before, outside the measurement) so that a full
  * launch queue never blocks the call and inflates it.
  */
-async function warmCallUs(ctx: BenchContext, plan: GemmPlan, args: GemmOperands): Promise<number> {
+export async function warmCallUs(ctx: BenchContext, launch: () => void): Promise<number> {
   const stats = await measure(
     function* () {
       yield {
         manual(): number {
           ctx.stream.synchronize();
           const t0 = Bun.nanoseconds();
-          plan.run(args, ctx.stream);
+          launch();
           return Bun.nanoseconds() - t0;
         },
       };
@@ -80,7 +80,7 @@ export async function measureHost(ctx: BenchContext): Promise<HostRecord> {
     const warm = planAndRunOnce(ctx, args, cacheDir);
     const cacheLoadMs = warm.stats.diskHits > 0 ? (warm.stats.lastLoadMs ?? null) : null;
     if (cacheLoadMs === null) ctx.note("host: the second plan did not load from the disk cache; cacheLoadMs not measured");
-    const callUs = await warmCallUs(ctx, warm.plan, args);
+    const callUs = await warmCallUs(ctx, () => warm.plan.run(args, ctx.stream));
     ctx.log(
       `host: cold compile ${coldCompileMs?.toFixed(0) ?? "–"} ms, cache load ${cacheLoadMs?.toFixed(1) ?? "–"} ms, warm call ${callUs.toFixed(2)} µs`,
     );

@@ -3,7 +3,8 @@
  * DESIGN §8 record (bench/results/latest.json, a dated copy, latest.md).
  *
  * Order: copy bandwidth (the memory ceiling of this run) → suites (dense; grouped and quant where
- * bench/grouped.ts, bench/quant.ts exist) → host-side costs → record. Exits 2 where no GPU can be
+ * bench/grouped.ts, bench/quant.ts exist) → host-side costs (GEMM, then the bring-up kernels) → record
+ * (plus bench/results/foundation-<date>.md with the bring-up timings). Exits 2 where no GPU can be
  * used, 1 when a suite or shape failed (the record is still written), 0 otherwise.
  *
  * Options: --suite NAME (repeatable; default all), --runs N (timed runs, default 20),
@@ -20,6 +21,8 @@ import { measureCopyTBs } from "./copyBandwidth.ts";
 import { CublasLt } from "./cublasLt.ts";
 import { suite as denseSuite } from "./dense.ts";
 import { measureHost } from "./host.ts";
+import { measureBringupHost } from "./bringupHost.ts";
+import { writeFoundationReport } from "./foundationReport.ts";
 import { buildRecord, renderMarkdown, writeRecord, type BenchRow, type HostRecord } from "./record.ts";
 import { isBenchSuite, type BenchContext, type BenchSuite } from "./suite.ts";
 import { KernelTimer } from "./timing.ts";
@@ -138,6 +141,11 @@ async function main(): Promise<number> {
   } catch (error) {
     ctx.error(`host measurements failed: ${message(error)}`);
   }
+  try {
+    host.bringup = await measureBringupHost(ctx);
+  } catch (error) {
+    ctx.error(`bring-up host measurements failed: ${message(error)}`);
+  }
 
   const record = buildRecord({
     gpu: device.name,
@@ -151,6 +159,8 @@ async function main(): Promise<number> {
     bun: Bun.version,
   });
   const paths = writeRecord(record, RESULTS_DIR);
+  const foundation = writeFoundationReport(record, RESULTS_DIR);
+  if (foundation !== undefined) paths.push(foundation);
   console.log(`\n${renderMarkdown(record)}`);
   console.log(`bench: wrote ${paths.join(", ")}`);
 

@@ -51,6 +51,25 @@ export interface HostRecord {
   cacheLoadMs: number | null;
   /** CPU time of one warm `plan.run` launch, microseconds. */
   warmCallUs: number | null;
+  /** The same costs for the bring-up kernels of cuda/bungemm/test/ (bench/bringupHost.ts); absent where not measured. */
+  bringup?: BringupHostRecord;
+}
+
+/** Host costs of the small bring-up kernels: the JIT path without the GEMM's compile weight. */
+export interface BringupHostRecord {
+  /** What compiled them, e.g. "nvrtc 13.0" (NVCC only where libnvrtc was not found). */
+  compiler: string;
+  kernels: BringupKernelTiming[];
+  /** CPU time of one warm launch of the 2-CTA-cluster kernel (getKernel memory hit, argument write, cuLaunchKernelEx), µs. */
+  warmLaunchUs: number | null;
+}
+
+export interface BringupKernelTiming {
+  name: string;
+  /** getKernel with an empty cache folder: compile, cache write, module load; ms. */
+  coldCompileMs: number | null;
+  /** getKernel after unloading it: disk read, verify, module load; ms. */
+  cacheLoadMs: number | null;
 }
 
 export interface GeomeanSummary {
@@ -198,6 +217,14 @@ export function renderMarkdown(record: BenchRecord): string {
     `Host: cold compile ${fixed(record.host.coldCompileMs, 0)} ms, cache load ${fixed(record.host.cacheLoadMs, 1)} ms, ` +
       `warm call ${fixed(record.host.warmCallUs, 1)} µs of CPU.`,
   );
+  const bringup = record.host.bringup;
+  if (bringup !== undefined) {
+    const kernels = bringup.kernels.map((k) => `${k.name} ${fixed(k.coldCompileMs, 0)} / ${fixed(k.cacheLoadMs, 1)} ms`).join(", ");
+    lines.push(
+      "",
+      `Bring-up kernels (${bringup.compiler}; cold compile / cache load): ${kernels}; warm launch ${fixed(bringup.warmLaunchUs, 1)} µs of CPU.`,
+    );
+  }
   if (record.notes.length > 0) {
     lines.push("", "Notes:", "", ...record.notes.map((n) => `- ${n}`));
   }

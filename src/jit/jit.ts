@@ -142,13 +142,16 @@ export function cachedCubin(
 }
 
 /**
- * Unloads every kernel getKernel loaded (on `device`, or on all devices), so the next call reads the
- * disk cache again. For benchmarks of the cache path and for tests; functions returned before are invalid after.
+ * Unloads every kernel getKernel loaded (on `device`, or on all devices; only those whose entry name
+ * `only` accepts, when given), so the next call reads the disk cache again. For benchmarks of the
+ * cache path and for tests; functions returned before are invalid after, so `only` lets a caller
+ * leave alone the kernels that cached plans elsewhere in the process still hold.
  */
-export function forgetLoadedKernels(device?: Device): void {
+export function forgetLoadedKernels(device?: Device, only?: (kernelName: string) => boolean): void {
   for (const [source, variants] of loaded) {
     for (const [key, entry] of variants) {
       if (device !== undefined && entry.module.device !== device) continue;
+      if (only !== undefined && !only(entry.fn.name)) continue;
       variants.delete(key);
       entry.module.dispose();
     }
