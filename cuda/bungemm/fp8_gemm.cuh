@@ -11,7 +11,7 @@
 //       s = next(s)
 //   math warpgroups (232 registers), each owns 64 rows of the tile:
 //     for tile in scheduler:
-//       sfb[tile's 1 or 2 scale rows, all kb] -> smem_sfb;  final_accum = 0
+//       final_accum = 0   (B scales: read from global one k-block ahead, 1 or 2 scale rows per tile)
 //       for kb:  wait full[s]
 //         accum = sum of 4 wgmma m64nNk32 (fresh accumulator, one 128-wide k-block)
 //         release empty[s] (every CTA of the cluster: they all write into this stage)
@@ -33,7 +33,7 @@ namespace bungemm {
 
 template <uint32_t kShapeN_, uint32_t kShapeK_, uint32_t kBlockM_, uint32_t kBlockN_, uint32_t kNumStages_,
           uint32_t kNumGroups_, GemmType kGemmType_, uint32_t kClusterM_, uint32_t kClusterN_, bool kOutF32_,
-          bool kAccumulate_, bool kTmaStore_, uint32_t kRasterGroupN_, bool kSingleLevel_ = false>
+          bool kAccumulate_, bool kTmaStore_, uint32_t kRasterGroupN_, bool kOrderedMath_ = false, bool kSingleLevel_ = false>
 struct Fp8GemmConfig {
   static constexpr uint32_t kShapeN = kShapeN_, kShapeK = kShapeK_, kBlockM = kBlockM_, kBlockN = kBlockN_;
   static constexpr uint32_t kNumStages = kNumStages_, kNumGroups = kNumGroups_, kRasterGroupN = kRasterGroupN_;
@@ -43,6 +43,9 @@ struct Fp8GemmConfig {
   // Test-only: one tensor-core accumulator over all of K, scaled once at the end (valid only when the
   // scales do not vary along K). It shows what the promotion buys.
   static constexpr bool kSingleLevel = kSingleLevel_;
+  // Two math warpgroups take turns issuing their k-block's WGMMAs (0, 1, 0, 1, ...), so one
+  // promotes while the other's MMAs run instead of both promoting at once with the tensor cores idle.
+  static constexpr bool kOrderedMath = kOrderedMath_ && kBlockM_ == 128;
   static constexpr uint32_t kBlockK = 128;  // one scale block along K = one 128-byte swizzled row
   static constexpr uint32_t kNumKBlocks = (kShapeK + kBlockK - 1) / kBlockK;
   static constexpr uint32_t kNumSfbRows = (kShapeN + 127) / 128;
@@ -54,17 +57,16 @@ struct Fp8GemmConfig {
   // warpgroups hold two BLOCK_N/2-float accumulators each. With one math warpgroup there is room
   // to leave the producer enough for the multicast/scheduler code without spilling.
   static constexpr uint32_t kProducerRegisters = kNumMathWarpgroups == 1 ? 120 : 40;
-  static constexpr uint32_t kMathRegisters = 232;
+  static constexpr uint32_t kMathRegisters = kNumMathWarpgroups == 1 ? 248 : 232;
 
   static constexpr uint32_t kSmemD = kTmaStore ? kBlockM * kBlockN * 2 : 0;
   static constexpr uint32_t kSmemA = kBlockM * kBlockK;
   static constexpr uint32_t kSmemB = kBlockN * kBlockK;
   static constexpr uint32_t kSmemSfa = (kBlockM * 4 + 127) / 128 * 128;
-  static constexpr uint32_t kSmemSfb = (2 * kNumKBlocks * 4 + 15) / 16 * 16;
   static constexpr uint32_t kSmemBarriers = kNumStages * 2 * 8;
   // The 1024 bytes of slack let the kernel align the dynamic shared-memory base to a swizzle atom.
   static constexpr uint32_t kSmemBytes =
-      1024 + (kSmemD + 1023) / 1024 * 1024 + kNumStages * (kSmemA + kSmemB + kSmemSfa) + kSmemSfb + kSmemBarriers;
+      1024 + (kSmemD + 1023) / 1024 * 1024 + kNumStages * (kSmemA + kSmemB + kSmemSfa) + kSmemBarriers;
   static constexpr uint32_t kStageTxBytes = kSmemA + kSmemB + kBlockM * 4;
 
   static_assert(kBlockM == 64 || kBlockM == 128, "BLOCK_M is 64 (one math warpgroup) or 128 (two)");
@@ -78,6 +80,31 @@ struct Fp8GemmConfig {
   static_assert(!kAccumulate || kOutF32, "accumulation into C is an FP32-output option");
   static_assert(!kTmaStore || !kOutF32, "the TMA-store epilogue writes BF16");
   static_assert(kSmemBytes <= 232448, "shared memory exceeds the 227 KB a Hopper CTA may use");
+};
+
+// Where a tile's B scales are: its first scale row (of its group), whether it straddles into the
+// next row, and the first column (within the tile) that uses that next row.
+struct SfbCursor {
+  const float* row;
+  bool straddles;
+  uint32_t split_col;
+
+  template <typename Cfg>
+  __device__ __forceinline__ static SfbCursor of(const Tile& tile, const float* sfb, float& first_left, float& first_right) {
+    const uint32_t n0 = tile.n_block * Cfg::kBlockN;
+    const uint32_t scale_row = n0 / 128;
+    SfbCursor c;
+    c.straddles = (n0 % 128) + Cfg::kBlockN > 128 && scale_row + 1 < Cfg::kNumSfbRows;
+    c.split_col = c.straddles ? 128 - n0 % 128 : Cfg::kBlockN;
+    c.row = sfb + (static_cast<uint64_t>(tile.group) * Cfg::kNumSfbRows + scale_row) * Cfg::kNumKBlocks;
+    c.load_impl(0, Cfg::kNumKBlocks, first_left, first_right);
+    return c;
+  }
+
+  __device__ __forceinline__ void load_impl(uint32_t kb, uint32_t num_k_blocks, float& left, float& right) const {
+    left = __ldg(row + kb);
+    right = straddles ? __ldg(row + num_k_blocks + kb) : left;
+  }
 };
 
 template <typename Cfg>
@@ -95,8 +122,8 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
   using Mma = ptx::WgmmaFp8<kBlockN>;
   constexpr uint32_t kNumKBlocks = Cfg::kNumKBlocks;
   constexpr uint32_t kNumAccum = Mma::kNumAccum;
-  constexpr uint32_t kMathBarrier = 1;      // named barrier: all math threads (B-scale staging)
   constexpr uint32_t kEpilogueBarrier = 2;  // + warpgroup index: one math warpgroup (its staging tile)
+  constexpr uint32_t kTurnBarrier = 4;      // + warpgroup index: "your turn to issue" (ordered math)
 
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uint64_t>(smem_raw) + 1023) & ~uint64_t(1023));
@@ -104,8 +131,7 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
   uint8_t* smem_a = smem_d + (Cfg::kSmemD + 1023) / 1024 * 1024;
   uint8_t* smem_b = smem_a + kNumStages * Cfg::kSmemA;
   float* smem_sfa = reinterpret_cast<float*>(smem_b + kNumStages * Cfg::kSmemB);
-  float* smem_sfb = smem_sfa + kNumStages * Cfg::kSmemSfa / 4;
-  uint64_t* full = reinterpret_cast<uint64_t*>(reinterpret_cast<uint8_t*>(smem_sfb) + Cfg::kSmemSfb);
+  uint64_t* full = reinterpret_cast<uint64_t*>(smem_sfa + kNumStages * Cfg::kSmemSfa / 4);
   uint64_t* empty = full + kNumStages;
 
   const uint32_t warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -172,42 +198,45 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
     const uint32_t row_in_tile = wg * 64 + warp_in_wg * 16 + lane / 4;  // and row_in_tile + 8
     uint32_t stage = 0, phase = 0;
     float accum[kNumAccum], final_accum[kNumAccum];
+    // Ordered math: warpgroup 1 hands the first turn to warpgroup 0.
+    if constexpr (Cfg::kOrderedMath) {
+      if (wg == 1) ptx::named_barrier_arrive(kTurnBarrier + 0, 256);
+    }
 
-    while (scheduler.next(tile)) {
-      const uint32_t n0 = tile.n_block * kBlockN;
-      // B scales of this tile: one scale row, or two when the tile straddles a 128-row boundary.
-      const uint32_t sfb_row = n0 / 128;
-      const bool straddles = (n0 % 128) + kBlockN > 128 && sfb_row + 1 < Cfg::kNumSfbRows;
-      const uint32_t split_col = straddles ? 128 - n0 % 128 : kBlockN;
-      const float* sfb_tile = sfb + (static_cast<uint64_t>(tile.group) * Cfg::kNumSfbRows + sfb_row) * kNumKBlocks;
-      ptx::named_barrier_sync(kMathBarrier, Cfg::kNumMathThreads);  // previous tile is done reading smem_sfb
-      for (uint32_t i = threadIdx.x; i < kNumKBlocks; i += Cfg::kNumMathThreads) {
-        smem_sfb[i] = __ldg(sfb_tile + i);
-        smem_sfb[kNumKBlocks + i] = straddles ? __ldg(sfb_tile + kNumKBlocks + i) : 0.0f;
-      }
-      ptx::named_barrier_sync(kMathBarrier, Cfg::kNumMathThreads);
+    // B scales come straight from global memory (a few KB, L1/L2-resident), one k-block ahead, so
+    // the load hides behind the previous k-block's MMAs; the next tile's first pair is requested
+    // before this tile's epilogue. Tiles whose columns straddle a 128-row scale block use two rows.
+    SfbCursor cursor{};
+    float next_left = 0.0f, next_right = 0.0f;
+    bool has_tile = scheduler.next(tile);
+    if (has_tile) cursor = SfbCursor::of<Cfg>(tile, sfb, next_left, next_right);
 
+    while (has_tile) {
       #pragma unroll
       for (uint32_t i = 0; i < kNumAccum; ++i) final_accum[i] = 0.0f;
 
       const uint64_t desc_a0 = ptx::make_sw128_kmajor_desc(smem_a + wg * 64 * Cfg::kBlockK);
       const uint64_t desc_b0 = ptx::make_sw128_kmajor_desc(smem_b);
       for (uint32_t kb = 0; kb < kNumKBlocks; ++kb) {
+        const float sb_left = next_left, sb_right = next_right;
+        if (kb + 1 < kNumKBlocks) cursor.load_impl(kb + 1, kNumKBlocks, next_left, next_right);
+
         ptx::mbarrier_wait(full + stage, phase);
         const float* sfa_stage = smem_sfa + stage * Cfg::kSmemSfa / 4;
         const float sa_lo = sfa_stage[row_in_tile], sa_hi = sfa_stage[row_in_tile + 8];
-        const float sb_left = smem_sfb[kb], sb_right = smem_sfb[kNumKBlocks + kb];
 
         // Descriptor start addresses are in 16-byte units: a stage is + stage * tile bytes, a k32 step + 32 bytes.
         const uint64_t desc_a = desc_a0 + (stage * Cfg::kSmemA >> 4);
         const uint64_t desc_b = desc_b0 + (stage * Cfg::kSmemB >> 4);
         #pragma unroll
         for (uint32_t i = 0; i < kNumAccum; ++i) ptx::fence_operand(accum[i]);
+        if constexpr (Cfg::kOrderedMath) ptx::named_barrier_sync(kTurnBarrier + wg, 256);
         ptx::wgmma_fence();
         #pragma unroll
         for (uint32_t k = 0; k < Cfg::kBlockK / 32; ++k)
           Mma::mma(desc_a + 2 * k, desc_b + 2 * k, accum, k > 0 || (Cfg::kSingleLevel && kb > 0));
         ptx::wgmma_commit();
+        if constexpr (Cfg::kOrderedMath) ptx::named_barrier_arrive(kTurnBarrier + (wg ^ 1), 256);
         ptx::wgmma_wait<0>();
         #pragma unroll
         for (uint32_t i = 0; i < kNumAccum; ++i) ptx::fence_operand(accum[i]);
@@ -231,7 +260,7 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
         #pragma unroll
         for (uint32_t j = 0; j < kNumAccum / 4; ++j) {
           // NOTES: a select per 8-column chunk, not a branch: the split is uniform across the CTA.
-          const bool left = j * 8 < split_col;
+          const bool left = j * 8 < cursor.split_col;
           const float s_lo = left ? s_lo_left : s_lo_right, s_hi = left ? s_hi_left : s_hi_right;
           final_accum[j * 4 + 0] += s_lo * accum[j * 4 + 0];
           final_accum[j * 4 + 1] += s_lo * accum[j * 4 + 1];
@@ -240,9 +269,15 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
         }
       }
 
+      Tile next_tile;
+      const bool has_next = scheduler.next(next_tile);
+      const SfbCursor next_cursor = has_next ? SfbCursor::of<Cfg>(next_tile, sfb, next_left, next_right) : cursor;
+
       // ---------------- epilogue ----------------
+      const uint32_t n0 = tile.n_block * kBlockN;
       const uint32_t row0 = tile.a_row + row_in_tile;
       const bool row_real[2] = {scheduler.row_is_real(tile, row0), scheduler.row_is_real(tile, row0 + 8)};
+      bool stored = false;
       if constexpr (kTmaStore) {
         const bool leader = threadIdx.x % 128 == 0;
         if (leader) ptx::tma_store_wait_read();  // the previous tile's store has left the staging buffer
@@ -253,10 +288,18 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
           ptx::fence_proxy_async_shared();
           ptx::named_barrier_sync(kEpilogueBarrier + wg, 128);
           if (leader) issue_tile_store<kBlockM, kBlockN>(tmap_d, smem_d, wg, n0, tile.a_row + wg * 64, kShapeN);
-          continue;
+          stored = true;
         }
       }
-      store_tile_plain<kShapeN, kBlockN, kOutF32, kAccumulate>(d, c, final_accum, row0, n0, lane, row_real);
+      if (!stored) store_tile_plain<kShapeN, kBlockN, kOutF32, kAccumulate>(d, c, final_accum, row0, n0, lane, row_real);
+
+      tile = next_tile;
+      cursor = next_cursor;
+      has_tile = has_next;
+    }
+    // Warpgroup 1's last hand-off has no taker: consume it so no barrier is left half-arrived.
+    if constexpr (Cfg::kOrderedMath) {
+      if (wg == 0) ptx::named_barrier_sync(kTurnBarrier + 0, 256);
     }
     if constexpr (kTmaStore) {
       if (threadIdx.x % 128 == 0) ptx::tma_store_wait_all();

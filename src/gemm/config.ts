@@ -42,6 +42,8 @@ export interface KernelConfig {
   rasterGroupN: number;
   /** BF16 output written through shared memory and TMA stores; false: direct stores. */
   tmaStore: boolean;
+  /** BLOCK_M = 128: the two math warpgroups take turns issuing their MMAs (see fp8_gemm.cuh). */
+  orderedMath: boolean;
 }
 
 export interface DeviceLimits {
@@ -58,10 +60,10 @@ export function stageBytes(blockM: number, blockN: number): number {
   return blockM * BLOCK_K + blockN * BLOCK_K + alignUp(blockM * 4, 128);
 }
 
-/** Shared memory outside the stages: alignment slack, the BF16 staging tile, B scales, barriers. */
-export function fixedSharedBytes(blockM: number, blockN: number, k: number, tmaStore: boolean): number {
+/** Shared memory outside the stages: alignment slack and the BF16 staging tile (B scales are read from global). */
+export function fixedSharedBytes(blockM: number, blockN: number, _k: number, tmaStore: boolean): number {
   const staging = tmaStore ? alignUp(blockM * blockN * 2, 1024) : 0;
-  return 1024 + staging + alignUp(2 * numKBlocks(k) * 4, 16);
+  return 1024 + staging;
 }
 
 export function sharedMemoryBytes(cfg: KernelConfig, k: number): number {

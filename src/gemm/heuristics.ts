@@ -4,7 +4,7 @@
  *
  * The cost model estimates a time for each candidate and keeps the smallest:
  *   time = max(DRAM floor, waves × per-tile time)
- *   per-tile time = max(tensor-core time, L2→SM operand traffic time) + epilogue time
+ *   per-tile time = k-blocks × max(tensor-core time, operand ingest time) + epilogue + fixed cost
  * Waves count units (a tile, or the pair of tiles a 2-CTA cluster shares) over the clusters the
  * grid holds. The model favours full last waves, multicast where an operand is re-read by many
  * CTAs, and, at small M (memory-bound), many CTAs streaming B at once.
@@ -26,16 +26,25 @@ export const BLOCK_N_CANDIDATES: readonly number[] = Array.from({ length: 12 }, 
 export const BLOCK_M_CANDIDATES: readonly (64 | 128)[] = [64, 128];
 /** More stages than this buys nothing measurable and lengthens barrier setup. */
 export const MAX_STAGES = 16;
+/** Whether two math warpgroups take turns issuing (docs/perf-notes.md has the A/B measurement). */
+export const ORDERED_MATH_DEFAULT = false;
 /** Fewer than this cannot overlap the TMA latency with the math. */
 export const MIN_STAGES = 3;
 
-// Model constants (per SM, H100/H200 class). Only their ratios matter for the choice.
-const TENSOR_FLOPS_PER_SM = 1979e12 / 132;
-const TENSOR_EFFICIENCY = { 64: 0.55, 128: 0.8 } as const; // one math warpgroup stalls on its own promotion
-const L2_BYTES_PER_SM = 90e9;
+// Model constants, fitted to the first H200 sweeps (bench/tune.ts; docs/perf-notes.md). Per SM:
+// - tensor-core rate with two math warpgroups (BLOCK_M = 128); one warpgroup stalls on its own
+//   promotion and reaches ~60% of it; BLOCK_N not a multiple of 64 ran ~12% slower per FLOP;
+// - operand ingest: every CTA receives (BLOCK_M + BLOCK_N) x 128 bytes per k-block into shared
+//   memory, multicast or not, and that stream tops out near 75 GB/s per SM;
+// - a fixed cost per tile (epilogue, scheduler, pipeline hand-off) and per launch.
+const TENSOR_FLOPS_PER_SM = 9.4e12;
+const ONE_WARPGROUP_EFFICIENCY = 0.6;
+const ODD_BLOCK_N_EFFICIENCY = 0.88;
+const INGEST_BYTES_PER_SM = 75e9;
+const DRAM_BYTES_PER_S = 3.2e12;
+const TILE_OVERHEAD_S = 0.8e-6;
 const STORE_BYTES_PER_SM = 120e9;
-const DRAM_BYTES_PER_S = 3.3e12;
-const TILE_OVERHEAD_S = 0.4e-6; // B-scale staging, barrier hand-offs, epilogue synchronisation
+const LAUNCH_OVERHEAD_S = 5e-6;
 
 export interface Candidate {
   config: KernelConfig;
@@ -69,17 +78,17 @@ export function estimateSeconds(p: GemmProblem, cfg: KernelConfig, limits: Devic
   const waves = Math.ceil(units / numClusters);
 
   const kBlocks = numKBlocks(p.k);
-  const kPadded = kBlocks * BLOCK_K;
-  const compute = (2 * cfg.blockM * cfg.blockN * kPadded) / (TENSOR_FLOPS_PER_SM * TENSOR_EFFICIENCY[cfg.blockM]);
-  const operandBytes = (cfg.blockM / cfg.clusterN + cfg.blockN / cfg.clusterM) * kPadded + cfg.blockM * 4 * kBlocks;
-  const l2 = operandBytes / L2_BYTES_PER_SM;
+  const flopsPerKBlock = 2 * cfg.blockM * cfg.blockN * BLOCK_K;
+  const rate = TENSOR_FLOPS_PER_SM * (cfg.blockM === 64 ? ONE_WARPGROUP_EFFICIENCY : 1) * (cfg.blockN % 64 === 0 ? 1 : ODD_BLOCK_N_EFFICIENCY);
+  const ingest = ((cfg.blockM + cfg.blockN) * BLOCK_K + cfg.blockM * 4) / INGEST_BYTES_PER_SM;
+  const perKBlock = Math.max(flopsPerKBlock / rate, ingest);
   const epilogue = (cfg.blockM * cfg.blockN * outBytes(p)) / STORE_BYTES_PER_SM;
-  const tile = Math.max(compute, l2) + epilogue + TILE_OVERHEAD_S;
+  const tile = kBlocks * perKBlock + epilogue + TILE_OVERHEAD_S;
 
   const weightCopies = p.gemmType === "dense" ? 1 : p.numGroups;
   const totalRows = rows * groups;
   const dram = (totalRows * p.k + weightCopies * p.n * p.k + totalRows * p.n * outBytes(p)) / DRAM_BYTES_PER_S;
-  return Math.max(dram, waves * tile);
+  return LAUNCH_OVERHEAD_S + Math.max(dram, waves * tile);
 }
 
 /** Every configuration the heuristics consider for `p` (all fit the shared memory). */
@@ -102,7 +111,12 @@ export function candidateConfigs(p: GemmProblem, limits: DeviceLimits): KernelCo
       // Contiguous: adjacent m-blocks may belong to different experts, so B is never shared.
       if (mBlocks >= 2 && p.gemmType !== "contiguous") clusters.push([2, 1]);
       for (const [clusterM, clusterN] of clusters) {
-        out.push({ blockM, blockN, numStages, clusterM, clusterN, rasterGroupN: 8, tmaStore });
+        // BLOCK_N = 192 holds 192 accumulator registers per math thread: with two warpgroups only the
+        // leanest variant (dense, no cluster, TMA store) fits in 232 without spilling, and with one
+        // warpgroup FP32 accumulation does not (test/cpu/gemm-reachable-compile.test.ts checks this).
+        if (blockN === 192 && blockM === 128 && (p.gemmType !== "dense" || clusterM * clusterN > 1 || !tmaStore)) continue;
+        if (blockN === 192 && p.accumulate) continue;
+        out.push({ blockM, blockN, numStages, clusterM, clusterN, rasterGroupN: 8, tmaStore, orderedMath: ORDERED_MATH_DEFAULT });
       }
     }
   }

@@ -15,7 +15,8 @@ using Cfg = bungemm::Fp8GemmConfig<
     /*kShapeN=*/{{shapeN}}, /*kShapeK=*/{{shapeK}}, /*kBlockM=*/{{blockM}}, /*kBlockN=*/{{blockN}},
     /*kNumStages=*/{{numStages}}, /*kNumGroups=*/{{numGroups}}, bungemm::GemmType::{{gemmType}},
     /*kClusterM=*/{{clusterM}}, /*kClusterN=*/{{clusterN}}, /*kOutF32=*/{{outF32}}, /*kAccumulate=*/{{accumulate}},
-    /*kTmaStore=*/{{tmaStore}}, /*kRasterGroupN=*/{{rasterGroupN}}, /*kSingleLevel=*/{{singleLevel}}>;
+    /*kTmaStore=*/{{tmaStore}}, /*kRasterGroupN=*/{{rasterGroupN}},
+    /*kOrderedMath=*/{{orderedMath}}, /*kSingleLevel=*/{{singleLevel}}>;
 }  // namespace {{kernelName}}_config
 
 // Each configuration's constants live in their own namespace, so several translation units can be
@@ -49,6 +50,7 @@ export function gemmKernelName(p: GemmProblem, cfg: KernelConfig, singleLevel = 
     `bungemm_fp8_gemm_${p.gemmType}_n${p.n}_k${p.k}_g${p.numGroups}_${out}` +
     `_bm${cfg.blockM}_bn${cfg.blockN}_s${cfg.numStages}_c${cfg.clusterM}x${cfg.clusterN}_r${cfg.rasterGroupN}` +
     (cfg.tmaStore ? "_tma" : "_plain") +
+    (cfg.orderedMath && cfg.blockM === 128 ? "_ordered" : "") +
     (singleLevel ? "_singlelevel" : "")
   );
 }
@@ -72,6 +74,7 @@ export function gemmKernelSource(p: GemmProblem, cfg: KernelConfig, sharedBytes:
     accumulate: p.accumulate,
     tmaStore: cfg.tmaStore,
     rasterGroupN: cfg.rasterGroupN,
+    orderedMath: cfg.orderedMath && cfg.blockM === 128,
     singleLevel,
     kernelName: gemmKernelName(p, cfg, singleLevel),
     sharedBytes,

@@ -33,7 +33,11 @@ export function reachableKernels(limits: DeviceLimits = HOPPER_LIMITS): Reachabl
     const numGroups = v.gemmType === "dense" ? 1 : 8;
     // Enough rows that every cluster mode is a candidate.
     const problem: GemmProblem = { ...v, m: 4096, k: 16384, numGroups, expectedM: 4096 };
-    for (const config of candidateConfigs(problem, limits)) out.push({ problem, config });
+    for (const config of candidateConfigs(problem, limits)) {
+      out.push({ problem, config });
+      // Both issue orders are reachable through overrides; the ordered one exists only for BLOCK_M = 128.
+      if (config.blockM === 128) out.push({ problem, config: { ...config, orderedMath: !config.orderedMath } });
+    }
   }
   return out;
 }

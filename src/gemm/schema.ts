@@ -25,6 +25,7 @@ export const kernelConfigOverrideSchema = z
     clusterM: z.union([z.literal(1), z.literal(2)]),
     clusterN: z.union([z.literal(1), z.literal(2)]),
     rasterGroupN: z.number().int().min(1).max(64),
+    orderedMath: z.boolean(),
   })
   .partial()
   .strict();

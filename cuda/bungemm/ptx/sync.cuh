@@ -9,6 +9,11 @@ __device__ __forceinline__ void named_barrier_sync(uint32_t id, uint32_t num_thr
   asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(num_threads) : "memory");
 }
 
+// Arrives on a named barrier without waiting (the producer side of a hand-off).
+__device__ __forceinline__ void named_barrier_arrive(uint32_t id, uint32_t num_threads) {
+  asm volatile("bar.arrive %0, %1;" ::"r"(id), "r"(num_threads) : "memory");
+}
+
 // Named barrier that also returns whether `pred` held in every participating thread.
 __device__ __forceinline__ bool named_barrier_and(uint32_t id, uint32_t num_threads, bool pred) {
   uint32_t result;
