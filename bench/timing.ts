@@ -28,6 +28,8 @@ export interface TimingOptions {
   warmup?: number;
   /** Timed calls. Default 20. */
   runs?: number;
+  /** Keep warming up until this much wall time has passed (ms). Default 50. */
+  minWarmupMs?: number;
 }
 
 /** 512 MiB: several times any Hopper L2, small next to the operands of the large shapes. */
@@ -57,11 +59,13 @@ export class KernelTimer implements Disposable {
     const warmup = options.warmup ?? 3;
     const runs = options.runs ?? 20;
     if (!Number.isInteger(runs) || runs < 1) throw new RangeError(`runs must be a positive integer (got ${runs})`);
+    // Warm up for a minimum wall time as well as a count: after a JIT compile or a host-side data
+    // upload the GPU has idled and its clocks are low; a few calls were seen not to be enough (the
+    // first configuration timed after an upload ran up to 1.5x slower in bench/tune.ts sweeps).
+    const warmupUntil = performance.now() + (options.minWarmupMs ?? 50);
+    for (let i = 0; i < warmup || performance.now() < warmupUntil; i++) this.timeOnce(fn);
     const samples: number[] = [];
-    for (let i = 0; i < warmup + runs; i++) {
-      const us = this.timeOnce(fn);
-      if (i >= warmup) samples.push(us);
-    }
+    for (let i = 0; i < runs; i++) samples.push(this.timeOnce(fn));
     return { medianUs: median(samples), minUs: Math.min(...samples), runs };
   }
 

@@ -27,7 +27,7 @@ export const BLOCK_M_CANDIDATES: readonly (64 | 128)[] = [64, 128];
 /** More stages than this buys nothing measurable and lengthens barrier setup. */
 export const MAX_STAGES = 16;
 /** Whether two math warpgroups take turns issuing (docs/perf-notes.md has the A/B measurement). */
-export const ORDERED_MATH_DEFAULT = false;
+export const ORDERED_MATH_DEFAULT = true;
 /** Fewer than this cannot overlap the TMA latency with the math. */
 export const MIN_STAGES = 3;
 

@@ -10,6 +10,9 @@ import { Tensor } from "../../src/tensor/tensor.ts";
 import { alignedM, numBlocks, scalesToTmaAligned } from "../../src/quant/layout.ts";
 import { planFp8GemmNt, fp8GemmNt, type KernelConfig } from "../../src/gemm/index.ts";
 import { DisposedError, InvalidArgumentError } from "../../src/errors.ts";
+import { Stream } from "../../src/runtime/stream.ts";
+import { CudaGraph } from "../../src/runtime/graph.ts";
+import { copyHostToDevice } from "../../src/runtime/memory.ts";
 import { countPoison, outputAt, randomFp8Codes, randomScales, referenceAt, relError, sampleOf } from "../support/gemmCheck.ts";
 
 const gpu = hasCudaDevice();
@@ -141,6 +144,38 @@ describe.skipIf(!gpu.ok)("fp8GemmNt on the GPU", () => {
     expect(twoLevel.unwritten).toBe(0);
     expect(twoLevel.relError).toBeLessThanOrEqual(1e-3);
     expect(twoLevel.relError).toBeLessThan(singleLevel.relError);
+  });
+
+  test("a plan captured in a CUDA graph replays with new data in the same buffers", () => {
+    const m = 256, n = 1024, k = 1024, kBlocks = numBlocks(k);
+    const plan = planFp8GemmNt(device, { m, n, k });
+    using stream = Stream.create(device);
+    using aT = Tensor.empty(device, [m, k], "e4m3");
+    using bT = Tensor.empty(device, [n, k], "e4m3");
+    using sfaT = Tensor.empty(device, [kBlocks, alignedM(m)], "f32");
+    using sfbT = Tensor.empty(device, [numBlocks(n), kBlocks], "f32");
+    using dT = Tensor.empty(device, [m, n], "bf16");
+    const fill = () => {
+      const a = randomFp8Codes(m * k), b = randomFp8Codes(n * k);
+      const sfa = randomScales(m * kBlocks), sfb = randomScales(numBlocks(n) * kBlocks);
+      copyHostToDevice(aT, a);
+      copyHostToDevice(bT, b);
+      copyHostToDevice(sfaT, scalesToTmaAligned(sfa, m, kBlocks));
+      copyHostToDevice(sfbT, sfb);
+      memsetD8(dT, 0xff);
+      return { a, b, sfa, sfb };
+    };
+    fill();
+    using graph = CudaGraph.capture(stream, () => plan.run({ a: aT, sfa: sfaT, b: bT, sfb: sfbT, d: dT }, stream));
+    for (let replay = 0; replay < 2; replay++) {
+      const host = fill();
+      graph.launch(stream);
+      stream.synchronize();
+      const d = dT.toHost() as Uint16Array;
+      const sample = sampleOf(m, n, k);
+      expect(countPoison(d)).toBe(0);
+      expect(relError(outputAt(sample, d, n), referenceAt(sample, host.a, host.sfa, host.b, host.sfb, k))).toBeLessThanOrEqual(BF16_TOLERANCE);
+    }
   });
 
   describe("bad input is refused before launch", () => {
