@@ -28,7 +28,8 @@ function parseArgs(argv: string[]): { shapes: [number, number, number][]; top: n
   return { shapes, top };
 }
 
-const key = (c: KernelConfig): string => `${c.blockM}x${c.blockN} s${c.numStages} c${c.clusterM}x${c.clusterN}${c.orderedMath ? " ord" : ""}`;
+const key = (c: KernelConfig): string =>
+  `${c.blockM}x${c.blockN} s${c.numStages} c${c.clusterM}x${c.clusterN}${c.orderedMath ? " ord" : ""}${c.stagedScalesB ? " sfb-smem" : " sfb-reg"}`;
 
 const { shapes, top } = parseArgs(Bun.argv.slice(2));
 const device = Device.get(0);
@@ -53,6 +54,8 @@ for (const [m, n, k] of shapes) {
   }
   // And each BLOCK_M = 128 configuration with the other math issue order.
   for (const c of [...picked.values()]) if (c.blockM === 128) picked.set(key({ ...c, orderedMath: !c.orderedMath }), { ...c, orderedMath: !c.orderedMath });
+  // And every one with the other B-scale source.
+  for (const c of [...picked.values()]) picked.set(key({ ...c, stagedScalesB: !c.stagedScalesB }), { ...c, stagedScalesB: !c.stagedScalesB });
   const host = makeDenseHostInputs(m, n, k);
   const kb = numBlocks(k);
   using a = Tensor.fromHost(device, host.a, [m, k], "e4m3");

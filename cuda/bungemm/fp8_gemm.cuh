@@ -33,7 +33,7 @@ namespace bungemm {
 
 template <uint32_t kShapeN_, uint32_t kShapeK_, uint32_t kBlockM_, uint32_t kBlockN_, uint32_t kNumStages_,
           uint32_t kNumGroups_, GemmType kGemmType_, uint32_t kClusterM_, uint32_t kClusterN_, bool kOutF32_,
-          bool kAccumulate_, bool kTmaStore_, uint32_t kRasterGroupN_, bool kOrderedMath_ = false, bool kSingleLevel_ = false>
+          bool kAccumulate_, bool kTmaStore_, uint32_t kRasterGroupN_, bool kOrderedMath_ = false, bool kStagedScalesB_ = false, bool kSingleLevel_ = false>
 struct Fp8GemmConfig {
   static constexpr uint32_t kShapeN = kShapeN_, kShapeK = kShapeK_, kBlockM = kBlockM_, kBlockN = kBlockN_;
   static constexpr uint32_t kNumStages = kNumStages_, kNumGroups = kNumGroups_, kRasterGroupN = kRasterGroupN_;
@@ -43,6 +43,9 @@ struct Fp8GemmConfig {
   // Test-only: one tensor-core accumulator over all of K, scaled once at the end (valid only when the
   // scales do not vary along K). It shows what the promotion buys.
   static constexpr bool kSingleLevel = kSingleLevel_;
+  // B scales: staged per tile into shared memory by the math threads (one math-wide barrier pair per
+  // tile), or read from global memory one k-block ahead into registers (no barrier).
+  static constexpr bool kStagedScalesB = kStagedScalesB_;
   // Two math warpgroups take turns issuing their k-block's WGMMAs (0, 1, 0, 1, ...), so one
   // promotes while the other's MMAs run instead of both promoting at once with the tensor cores idle.
   static constexpr bool kOrderedMath = kOrderedMath_ && kBlockM_ == 128;
@@ -53,6 +56,8 @@ struct Fp8GemmConfig {
   static constexpr uint32_t kNumMathThreads = kNumMathWarpgroups * 128;
   static constexpr uint32_t kNumThreads = kNumMathThreads + 128;
   static constexpr uint32_t kClusterSize = kClusterM * kClusterN;
+  // A tile can cover two 128-row B-scale blocks only when BLOCK_N does not divide 128.
+  static constexpr bool kMayStraddle = 128 % kBlockN != 0;
   // Register split (64 K registers per SM, one CTA): the TMA warpgroup needs few, the math
   // warpgroups hold two BLOCK_N/2-float accumulators each. With one math warpgroup there is room
   // to leave the producer enough for the multicast/scheduler code without spilling.
@@ -64,9 +69,10 @@ struct Fp8GemmConfig {
   static constexpr uint32_t kSmemB = kBlockN * kBlockK;
   static constexpr uint32_t kSmemSfa = (kBlockM * 4 + 127) / 128 * 128;
   static constexpr uint32_t kSmemBarriers = kNumStages * 2 * 8;
+  static constexpr uint32_t kSmemSfb = kStagedScalesB ? (2 * kNumKBlocks * 4 + 15) / 16 * 16 : 0;
   // The 1024 bytes of slack let the kernel align the dynamic shared-memory base to a swizzle atom.
   static constexpr uint32_t kSmemBytes =
-      1024 + (kSmemD + 1023) / 1024 * 1024 + kNumStages * (kSmemA + kSmemB + kSmemSfa) + kSmemBarriers;
+      1024 + (kSmemD + 1023) / 1024 * 1024 + kNumStages * (kSmemA + kSmemB + kSmemSfa) + kSmemSfb + kSmemBarriers;
   static constexpr uint32_t kStageTxBytes = kSmemA + kSmemB + kBlockM * 4;
 
   static_assert(kBlockM == 64 || kBlockM == 128, "BLOCK_M is 64 (one math warpgroup) or 128 (two)");
@@ -97,7 +103,7 @@ struct SfbCursor {
     c.straddles = (n0 % 128) + Cfg::kBlockN > 128 && scale_row + 1 < Cfg::kNumSfbRows;
     c.split_col = c.straddles ? 128 - n0 % 128 : Cfg::kBlockN;
     c.row = sfb + (static_cast<uint64_t>(tile.group) * Cfg::kNumSfbRows + scale_row) * Cfg::kNumKBlocks;
-    c.load_impl(0, Cfg::kNumKBlocks, first_left, first_right);
+    if (!Cfg::kStagedScalesB) c.load_impl(0, Cfg::kNumKBlocks, first_left, first_right);
     return c;
   }
 
@@ -124,6 +130,7 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
   constexpr uint32_t kNumAccum = Mma::kNumAccum;
   constexpr uint32_t kEpilogueBarrier = 2;  // + warpgroup index: one math warpgroup (its staging tile)
   constexpr uint32_t kTurnBarrier = 4;      // + warpgroup index: "your turn to issue" (ordered math)
+  constexpr uint32_t kMathBarrier = 1;      // all math threads (staged B scales)
 
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uint64_t>(smem_raw) + 1023) & ~uint64_t(1023));
@@ -131,7 +138,8 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
   uint8_t* smem_a = smem_d + (Cfg::kSmemD + 1023) / 1024 * 1024;
   uint8_t* smem_b = smem_a + kNumStages * Cfg::kSmemA;
   float* smem_sfa = reinterpret_cast<float*>(smem_b + kNumStages * Cfg::kSmemB);
-  uint64_t* full = reinterpret_cast<uint64_t*>(smem_sfa + kNumStages * Cfg::kSmemSfa / 4);
+  float* smem_sfb = smem_sfa + kNumStages * Cfg::kSmemSfa / 4;
+  uint64_t* full = reinterpret_cast<uint64_t*>(reinterpret_cast<uint8_t*>(smem_sfb) + Cfg::kSmemSfb);
   uint64_t* empty = full + kNumStages;
 
   const uint32_t warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -212,18 +220,31 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
     if (has_tile) cursor = SfbCursor::of<Cfg>(tile, sfb, next_left, next_right);
 
     while (has_tile) {
+      if constexpr (Cfg::kStagedScalesB) {
+        ptx::named_barrier_sync(kMathBarrier, Cfg::kNumMathThreads);  // previous tile is done reading smem_sfb
+        for (uint32_t i = threadIdx.x; i < kNumKBlocks; i += Cfg::kNumMathThreads) {
+          smem_sfb[i] = __ldg(cursor.row + i);
+          smem_sfb[kNumKBlocks + i] = cursor.straddles ? __ldg(cursor.row + kNumKBlocks + i) : smem_sfb[i];
+        }
+        ptx::named_barrier_sync(kMathBarrier, Cfg::kNumMathThreads);
+      }
       #pragma unroll
       for (uint32_t i = 0; i < kNumAccum; ++i) final_accum[i] = 0.0f;
 
       const uint64_t desc_a0 = ptx::make_sw128_kmajor_desc(smem_a + wg * 64 * Cfg::kBlockK);
       const uint64_t desc_b0 = ptx::make_sw128_kmajor_desc(smem_b);
       for (uint32_t kb = 0; kb < kNumKBlocks; ++kb) {
-        const float sb_left = next_left, sb_right = next_right;
-        if (kb + 1 < kNumKBlocks) cursor.load_impl(kb + 1, kNumKBlocks, next_left, next_right);
+        float sb_left, sb_right;
+        if constexpr (Cfg::kStagedScalesB) {
+          sb_left = ld_shared_f32(smem_sfb + kb), sb_right = ld_shared_f32(smem_sfb + kNumKBlocks + kb);
+        } else {
+          sb_left = next_left, sb_right = next_right;
+          if (kb + 1 < kNumKBlocks) cursor.load_impl(kb + 1, kNumKBlocks, next_left, next_right);
+        }
 
         ptx::mbarrier_wait(full + stage, phase);
         const float* sfa_stage = smem_sfa + stage * Cfg::kSmemSfa / 4;
-        const float sa_lo = sfa_stage[row_in_tile], sa_hi = sfa_stage[row_in_tile + 8];
+        const float sa_lo = ld_shared_f32(sfa_stage + row_in_tile), sa_hi = ld_shared_f32(sfa_stage + row_in_tile + 8);
 
         // Descriptor start addresses are in 16-byte units: a stage is + stage * tile bytes, a k32 step + 32 bytes.
         const uint64_t desc_a = desc_a0 + (stage * Cfg::kSmemA >> 4);
@@ -260,7 +281,7 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
         #pragma unroll
         for (uint32_t j = 0; j < kNumAccum / 4; ++j) {
           // NOTES: a select per 8-column chunk, not a branch: the split is uniform across the CTA.
-          const bool left = j * 8 < cursor.split_col;
+          const bool left = !Cfg::kMayStraddle || j * 8 < cursor.split_col;
           const float s_lo = left ? s_lo_left : s_lo_right, s_hi = left ? s_hi_left : s_hi_right;
           final_accum[j * 4 + 0] += s_lo * accum[j * 4 + 0];
           final_accum[j * 4 + 1] += s_lo * accum[j * 4 + 1];

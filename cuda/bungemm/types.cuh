@@ -29,4 +29,12 @@ __device__ __forceinline__ uint32_t smem_u32(const void* ptr) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(ptr));
 }
 
+// Shared-memory load by shared-window address: pointers derived from the aligned dynamic base
+// are generic to the compiler, which would otherwise emit slower generic loads (LD instead of LDS).
+__device__ __forceinline__ float ld_shared_f32(const float* ptr) {
+  float value;
+  asm volatile("ld.shared.f32 %0, [%1];" : "=f"(value) : "r"(smem_u32(ptr)) : "memory");
+  return value;
+}
+
 }  // namespace bungemm

@@ -44,6 +44,8 @@ export interface KernelConfig {
   tmaStore: boolean;
   /** BLOCK_M = 128: the two math warpgroups take turns issuing their MMAs (see fp8_gemm.cuh). */
   orderedMath: boolean;
+  /** B scales staged per tile in shared memory (true) or prefetched from global per k-block (false). */
+  stagedScalesB: boolean;
 }
 
 export interface DeviceLimits {
@@ -61,13 +63,13 @@ export function stageBytes(blockM: number, blockN: number): number {
 }
 
 /** Shared memory outside the stages: alignment slack and the BF16 staging tile (B scales are read from global). */
-export function fixedSharedBytes(blockM: number, blockN: number, _k: number, tmaStore: boolean): number {
+export function fixedSharedBytes(blockM: number, blockN: number, k: number, tmaStore: boolean, stagedScalesB: boolean): number {
   const staging = tmaStore ? alignUp(blockM * blockN * 2, 1024) : 0;
-  return 1024 + staging;
+  return 1024 + staging + (stagedScalesB ? alignUp(2 * numKBlocks(k) * 4, 16) : 0);
 }
 
 export function sharedMemoryBytes(cfg: KernelConfig, k: number): number {
-  return fixedSharedBytes(cfg.blockM, cfg.blockN, k, cfg.tmaStore) + cfg.numStages * (stageBytes(cfg.blockM, cfg.blockN) + 16);
+  return fixedSharedBytes(cfg.blockM, cfg.blockN, k, cfg.tmaStore, cfg.stagedScalesB) + cfg.numStages * (stageBytes(cfg.blockM, cfg.blockN) + 16);
 }
 
 /** Threads per CTA: one producer warpgroup plus one math warpgroup per 64 rows. */

@@ -28,6 +28,8 @@ export const BLOCK_M_CANDIDATES: readonly (64 | 128)[] = [64, 128];
 export const MAX_STAGES = 16;
 /** Whether two math warpgroups take turns issuing (docs/perf-notes.md has the A/B measurement). */
 export const ORDERED_MATH_DEFAULT = true;
+/** Where the math warpgroups read B scales from (docs/perf-notes.md has the A/B measurement). */
+export const STAGED_SCALES_B_DEFAULT = true;
 /** Fewer than this cannot overlap the TMA latency with the math. */
 export const MIN_STAGES = 3;
 
@@ -61,8 +63,8 @@ function outBytes(p: GemmProblem): number {
 }
 
 /** Largest stage count that fits the shared memory, or 0 when fewer than MIN_STAGES fit. */
-export function maxStages(blockM: number, blockN: number, k: number, tmaStore: boolean, limits: DeviceLimits): number {
-  const free = limits.maxSharedBytes - fixedSharedBytes(blockM, blockN, k, tmaStore);
+export function maxStages(blockM: number, blockN: number, k: number, tmaStore: boolean, limits: DeviceLimits, stagedScalesB = STAGED_SCALES_B_DEFAULT): number {
+  const free = limits.maxSharedBytes - fixedSharedBytes(blockM, blockN, k, tmaStore, stagedScalesB);
   const stages = Math.min(MAX_STAGES, Math.floor(free / (stageBytes(blockM, blockN) + 16)));
   return stages >= MIN_STAGES ? stages : 0;
 }
@@ -116,7 +118,7 @@ export function candidateConfigs(p: GemmProblem, limits: DeviceLimits): KernelCo
         // warpgroup FP32 accumulation does not (test/cpu/gemm-reachable-compile.test.ts checks this).
         if (blockN === 192 && blockM === 128 && (p.gemmType !== "dense" || clusterM * clusterN > 1 || !tmaStore)) continue;
         if (blockN === 192 && p.accumulate) continue;
-        out.push({ blockM, blockN, numStages, clusterM, clusterN, rasterGroupN: 8, tmaStore, orderedMath: ORDERED_MATH_DEFAULT });
+        out.push({ blockM, blockN, numStages, clusterM, clusterN, rasterGroupN: 8, tmaStore, orderedMath: ORDERED_MATH_DEFAULT, stagedScalesB: STAGED_SCALES_B_DEFAULT });
       }
     }
   }

@@ -16,7 +16,7 @@ using Cfg = bungemm::Fp8GemmConfig<
     /*kNumStages=*/{{numStages}}, /*kNumGroups=*/{{numGroups}}, bungemm::GemmType::{{gemmType}},
     /*kClusterM=*/{{clusterM}}, /*kClusterN=*/{{clusterN}}, /*kOutF32=*/{{outF32}}, /*kAccumulate=*/{{accumulate}},
     /*kTmaStore=*/{{tmaStore}}, /*kRasterGroupN=*/{{rasterGroupN}},
-    /*kOrderedMath=*/{{orderedMath}}, /*kSingleLevel=*/{{singleLevel}}>;
+    /*kOrderedMath=*/{{orderedMath}}, /*kStagedScalesB=*/{{stagedScalesB}}, /*kSingleLevel=*/{{singleLevel}}>;
 }  // namespace {{kernelName}}_config
 
 // Each configuration's constants live in their own namespace, so several translation units can be
@@ -51,6 +51,7 @@ export function gemmKernelName(p: GemmProblem, cfg: KernelConfig, singleLevel = 
     `_bm${cfg.blockM}_bn${cfg.blockN}_s${cfg.numStages}_c${cfg.clusterM}x${cfg.clusterN}_r${cfg.rasterGroupN}` +
     (cfg.tmaStore ? "_tma" : "_plain") +
     (cfg.orderedMath && cfg.blockM === 128 ? "_ordered" : "") +
+    (cfg.stagedScalesB ? "_sfbsmem" : "_sfbreg") +
     (singleLevel ? "_singlelevel" : "")
   );
 }
@@ -75,6 +76,7 @@ export function gemmKernelSource(p: GemmProblem, cfg: KernelConfig, sharedBytes:
     tmaStore: cfg.tmaStore,
     rasterGroupN: cfg.rasterGroupN,
     orderedMath: cfg.orderedMath && cfg.blockM === 128,
+    stagedScalesB: cfg.stagedScalesB,
     singleLevel,
     kernelName: gemmKernelName(p, cfg, singleLevel),
     sharedBytes,

@@ -4,7 +4,7 @@
  * spill or stack frame (test/cpu/gemm-reachable-compile.test.ts).
  */
 import type { DeviceLimits, GemmProblem, GemmType, KernelConfig, OutDType } from "./config.ts";
-import { candidateConfigs } from "./heuristics.ts";
+import { candidateConfigs, maxStages } from "./heuristics.ts";
 
 export interface ReachableKernel {
   problem: GemmProblem;
@@ -37,6 +37,10 @@ export function reachableKernels(limits: DeviceLimits = HOPPER_LIMITS): Reachabl
       out.push({ problem, config });
       // Both issue orders are reachable through overrides; the ordered one exists only for BLOCK_M = 128.
       if (config.blockM === 128) out.push({ problem, config: { ...config, orderedMath: !config.orderedMath } });
+      // And the other B-scale source (an override too), for the dense BF16 path.
+      if (v.gemmType === "dense" && v.outDtype === "bf16" && v.n % 8 === 0) {
+        out.push({ problem, config: { ...config, stagedScalesB: !config.stagedScalesB, numStages: Math.min(config.numStages, maxStages(config.blockM, config.blockN, problem.k, config.tmaStore, limits, !config.stagedScalesB) || config.numStages) } });
+      }
     }
   }
   return out;
