@@ -11,7 +11,7 @@ import { Stream } from "../src/runtime/stream.ts";
 import { Tensor } from "../src/tensor/tensor.ts";
 import { alignedM, numBlocks } from "../src/quant/layout.ts";
 import { GemmPlan } from "../src/gemm/plan.ts";
-import { candidateConfigs, estimateSeconds, selectConfig } from "../src/gemm/heuristics.ts";
+import { candidateConfigs, estimateSeconds, maxStages, selectConfig } from "../src/gemm/heuristics.ts";
 import { deviceLimits } from "../src/gemm/resolveConfig.ts";
 import type { GemmProblem, KernelConfig } from "../src/gemm/config.ts";
 import { makeDenseHostInputs } from "./inputs.ts";
@@ -29,7 +29,7 @@ function parseArgs(argv: string[]): { shapes: [number, number, number][]; top: n
 }
 
 const key = (c: KernelConfig): string =>
-  `${c.blockM}x${c.blockN} s${c.numStages} c${c.clusterM}x${c.clusterN}${c.orderedMath ? " ord" : ""}${c.stagedScalesB ? " sfb-smem" : " sfb-reg"}`;
+  `${c.blockM}x${c.blockN} s${c.numStages} c${c.clusterM}x${c.clusterN}${c.orderedMath ? " ord" : ""}${" sfb-" + c.scaleBSource}`;
 
 const { shapes, top } = parseArgs(Bun.argv.slice(2));
 const device = Device.get(0);
@@ -55,7 +55,12 @@ for (const [m, n, k] of shapes) {
   // And each BLOCK_M = 128 configuration with the other math issue order.
   for (const c of [...picked.values()]) if (c.blockM === 128) picked.set(key({ ...c, orderedMath: !c.orderedMath }), { ...c, orderedMath: !c.orderedMath });
   // And every one with the other B-scale source.
-  for (const c of [...picked.values()]) picked.set(key({ ...c, stagedScalesB: !c.stagedScalesB }), { ...c, stagedScalesB: !c.stagedScalesB });
+  for (const c of [...picked.values()]) {
+    for (const scaleBSource of ["global", "math-staged", "producer"] as const) {
+      const numStages = Math.min(c.numStages, maxStages(c.blockM, c.blockN, k, c.tmaStore, limits, scaleBSource));
+      if (numStages > 0) picked.set(key({ ...c, scaleBSource, numStages }), { ...c, scaleBSource, numStages });
+    }
+  }
   const host = makeDenseHostInputs(m, n, k);
   const kb = numBlocks(k);
   using a = Tensor.fromHost(device, host.a, [m, k], "e4m3");

@@ -33,7 +33,7 @@ namespace bungemm {
 
 template <uint32_t kShapeN_, uint32_t kShapeK_, uint32_t kBlockM_, uint32_t kBlockN_, uint32_t kNumStages_,
           uint32_t kNumGroups_, GemmType kGemmType_, uint32_t kClusterM_, uint32_t kClusterN_, bool kOutF32_,
-          bool kAccumulate_, bool kTmaStore_, uint32_t kRasterGroupN_, bool kOrderedMath_ = false, bool kStagedScalesB_ = false, bool kSingleLevel_ = false>
+          bool kAccumulate_, bool kTmaStore_, uint32_t kRasterGroupN_, bool kOrderedMath_ = false, uint32_t kScaleBSource_ = 0, bool kSingleLevel_ = false>
 struct Fp8GemmConfig {
   static constexpr uint32_t kShapeN = kShapeN_, kShapeK = kShapeK_, kBlockM = kBlockM_, kBlockN = kBlockN_;
   static constexpr uint32_t kNumStages = kNumStages_, kNumGroups = kNumGroups_, kRasterGroupN = kRasterGroupN_;
@@ -43,9 +43,17 @@ struct Fp8GemmConfig {
   // Test-only: one tensor-core accumulator over all of K, scaled once at the end (valid only when the
   // scales do not vary along K). It shows what the promotion buys.
   static constexpr bool kSingleLevel = kSingleLevel_;
-  // B scales: staged per tile into shared memory by the math threads (one math-wide barrier pair per
-  // tile), or read from global memory one k-block ahead into registers (no barrier).
-  static constexpr bool kStagedScalesB = kStagedScalesB_;
+  // Where the math warpgroups get B scales (a tile's 1-2 rows of ceil(K/128) floats):
+  //   kScalesFromGlobal:   read from global one k-block ahead into registers;
+  //   kScalesMathStaged:   copied into shared memory by the math threads at each tile start (a
+  //                        math-wide barrier pair per tile, and the load latency exposed);
+  //   kScalesProducer:     copied into a 2-slot shared ring by the second producer warp, ahead of
+  //                        time, handed over with mbarriers (no math-side latency or barrier).
+  static constexpr uint32_t kScaleBSource = kScaleBSource_;
+  static constexpr bool kStagedScalesB = kScaleBSource != 0;
+  static constexpr bool kProducerScalesB = kScaleBSource == 2;
+  static constexpr uint32_t kSfbSlotFloats = (2 * ((kShapeK_ + 127) / 128) + 3) / 4 * 4;
+  static constexpr uint32_t kNumSfbSlots = kProducerScalesB ? 2 : 1;
   // Two math warpgroups take turns issuing their k-block's WGMMAs (0, 1, 0, 1, ...), so one
   // promotes while the other's MMAs run instead of both promoting at once with the tensor cores idle.
   static constexpr bool kOrderedMath = kOrderedMath_ && kBlockM_ == 128;
@@ -69,7 +77,7 @@ struct Fp8GemmConfig {
   static constexpr uint32_t kSmemB = kBlockN * kBlockK;
   static constexpr uint32_t kSmemSfa = (kBlockM * 4 + 127) / 128 * 128;
   static constexpr uint32_t kSmemBarriers = kNumStages * 2 * 8;
-  static constexpr uint32_t kSmemSfb = kStagedScalesB ? (2 * kNumKBlocks * 4 + 15) / 16 * 16 : 0;
+  static constexpr uint32_t kSmemSfb = kStagedScalesB ? kNumSfbSlots * kSfbSlotFloats * 4 + (kProducerScalesB ? 32 : 0) : 0;
   // The 1024 bytes of slack let the kernel align the dynamic shared-memory base to a swizzle atom.
   static constexpr uint32_t kSmemBytes =
       1024 + (kSmemD + 1023) / 1024 * 1024 + kNumStages * (kSmemA + kSmemB + kSmemSfa) + kSmemSfb + kSmemBarriers;
@@ -139,6 +147,9 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
   uint8_t* smem_b = smem_a + kNumStages * Cfg::kSmemA;
   float* smem_sfa = reinterpret_cast<float*>(smem_b + kNumStages * Cfg::kSmemB);
   float* smem_sfb = smem_sfa + kNumStages * Cfg::kSmemSfa / 4;
+  // The producer-staged ring's barriers sit after its slots: full_sfb[2], empty_sfb[2].
+  uint64_t* full_sfb = reinterpret_cast<uint64_t*>(smem_sfb + Cfg::kNumSfbSlots * Cfg::kSfbSlotFloats);
+  uint64_t* empty_sfb = full_sfb + 2;
   uint64_t* full = reinterpret_cast<uint64_t*>(reinterpret_cast<uint8_t*>(smem_sfb) + Cfg::kSmemSfb);
   uint64_t* empty = full + kNumStages;
 
@@ -155,6 +166,13 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
       ptx::mbarrier_init(full + s, 1);
       // Every math warp of every CTA in the cluster releases the stage: the peer writes into it too.
       ptx::mbarrier_init(empty + s, Cfg::kNumMathThreads / 32 * Cfg::kClusterSize);
+    }
+    if constexpr (Cfg::kProducerScalesB) {
+      #pragma unroll
+      for (uint32_t s = 0; s < 2; ++s) {
+        ptx::mbarrier_init(full_sfb + s, 32);                            // every lane of the scale warp
+        ptx::mbarrier_init(empty_sfb + s, Cfg::kNumMathThreads / 32);   // every math warp
+      }
     }
     ptx::fence_mbarrier_init();
   }
@@ -198,6 +216,22 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
           if (++stage == kNumStages) stage = 0, phase ^= 1;
         }
       }
+    } else if (Cfg::kProducerScalesB && warp == Cfg::kNumMathThreads / 32 + 1) {
+      // Scale warp: B scales of each upcoming tile into the 2-slot ring, one tile ahead of the math.
+      uint32_t slot = 0, slot_phase = 0;
+      float unused_left, unused_right;
+      while (scheduler.next(tile)) {
+        const SfbCursor cursor = SfbCursor::of<Cfg>(tile, sfb, unused_left, unused_right);
+        ptx::mbarrier_wait(empty_sfb + slot, slot_phase ^ 1);
+        float* dst = smem_sfb + slot * Cfg::kSfbSlotFloats;
+        for (uint32_t i = lane; i < kNumKBlocks; i += 32) {
+          const float left = __ldg(cursor.row + i);
+          dst[i] = left;
+          dst[kNumKBlocks + i] = cursor.straddles ? __ldg(cursor.row + kNumKBlocks + i) : left;
+        }
+        ptx::mbarrier_arrive(full_sfb + slot);  // release: this lane's stores precede the hand-off
+        if (++slot == 2) slot = 0, slot_phase ^= 1;
+      }
     }
   } else {
     // ---------------- math warpgroups ----------------
@@ -215,12 +249,17 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
     // the load hides behind the previous k-block's MMAs; the next tile's first pair is requested
     // before this tile's epilogue. Tiles whose columns straddle a 128-row scale block use two rows.
     SfbCursor cursor{};
+    uint32_t sfb_slot = 0, sfb_phase = 0;
     float next_left = 0.0f, next_right = 0.0f;
     bool has_tile = scheduler.next(tile);
     if (has_tile) cursor = SfbCursor::of<Cfg>(tile, sfb, next_left, next_right);
 
     while (has_tile) {
-      if constexpr (Cfg::kStagedScalesB) {
+      const float* tile_sfb = smem_sfb;
+      if constexpr (Cfg::kProducerScalesB) {
+        ptx::mbarrier_wait(full_sfb + sfb_slot, sfb_phase);
+        tile_sfb = smem_sfb + sfb_slot * Cfg::kSfbSlotFloats;
+      } else if constexpr (Cfg::kStagedScalesB) {
         ptx::named_barrier_sync(kMathBarrier, Cfg::kNumMathThreads);  // previous tile is done reading smem_sfb
         for (uint32_t i = threadIdx.x; i < kNumKBlocks; i += Cfg::kNumMathThreads) {
           smem_sfb[i] = __ldg(cursor.row + i);
@@ -236,7 +275,7 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
       for (uint32_t kb = 0; kb < kNumKBlocks; ++kb) {
         float sb_left, sb_right;
         if constexpr (Cfg::kStagedScalesB) {
-          sb_left = ld_shared_f32(smem_sfb + kb), sb_right = ld_shared_f32(smem_sfb + kNumKBlocks + kb);
+          sb_left = ld_shared_f32(tile_sfb + kb), sb_right = ld_shared_f32(tile_sfb + kNumKBlocks + kb);
         } else {
           sb_left = next_left, sb_right = next_right;
           if (kb + 1 < kNumKBlocks) cursor.load_impl(kb + 1, kNumKBlocks, next_left, next_right);
@@ -288,6 +327,13 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
           final_accum[j * 4 + 2] += s_hi * accum[j * 4 + 2];
           final_accum[j * 4 + 3] += s_hi * accum[j * 4 + 3];
         }
+      }
+
+      // The tile's B scales have all been read: free the ring slot for the scale warp.
+      if constexpr (Cfg::kProducerScalesB) {
+        __syncwarp();
+        if (lane == 0) ptx::mbarrier_arrive(empty_sfb + sfb_slot);
+        if (++sfb_slot == 2) sfb_slot = 0, sfb_phase ^= 1;
       }
 
       Tile next_tile;

@@ -7,6 +7,9 @@
 
 export type GemmType = "dense" | "contiguous" | "masked";
 export type OutDType = "bf16" | "f32";
+export type ScaleBSource = "global" | "math-staged" | "producer";
+/** The kernel's kScaleBSource constant for each source. */
+export const SCALE_B_SOURCE_CODE: Record<ScaleBSource, number> = { global: 0, "math-staged": 1, producer: 2 };
 
 /** One 128-wide k-block: the scale granularity along K and one 128-byte swizzled row of FP8. */
 export const BLOCK_K = 128;
@@ -44,8 +47,12 @@ export interface KernelConfig {
   tmaStore: boolean;
   /** BLOCK_M = 128: the two math warpgroups take turns issuing their MMAs (see fp8_gemm.cuh). */
   orderedMath: boolean;
-  /** B scales staged per tile in shared memory (true) or prefetched from global per k-block (false). */
-  stagedScalesB: boolean;
+  /**
+   * Where the math warpgroups read B scales: "global" (registers, one k-block ahead), "math-staged"
+   * (copied to shared memory by the math threads at each tile start), "producer" (copied ahead of
+   * time into a 2-slot shared ring by a producer warp). See cuda/bungemm/fp8_gemm.cuh.
+   */
+  scaleBSource: ScaleBSource;
 }
 
 export interface DeviceLimits {
@@ -63,13 +70,15 @@ export function stageBytes(blockM: number, blockN: number): number {
 }
 
 /** Shared memory outside the stages: alignment slack and the BF16 staging tile (B scales are read from global). */
-export function fixedSharedBytes(blockM: number, blockN: number, k: number, tmaStore: boolean, stagedScalesB: boolean): number {
+export function fixedSharedBytes(blockM: number, blockN: number, k: number, tmaStore: boolean, scaleBSource: ScaleBSource): number {
   const staging = tmaStore ? alignUp(blockM * blockN * 2, 1024) : 0;
-  return 1024 + staging + (stagedScalesB ? alignUp(2 * numKBlocks(k) * 4, 16) : 0);
+  const slot = alignUp(2 * numKBlocks(k), 4) * 4;
+  const scales = scaleBSource === "global" ? 0 : scaleBSource === "math-staged" ? slot : 2 * slot + 32;
+  return 1024 + staging + scales;
 }
 
 export function sharedMemoryBytes(cfg: KernelConfig, k: number): number {
-  return fixedSharedBytes(cfg.blockM, cfg.blockN, k, cfg.tmaStore, cfg.stagedScalesB) + cfg.numStages * (stageBytes(cfg.blockM, cfg.blockN) + 16);
+  return fixedSharedBytes(cfg.blockM, cfg.blockN, k, cfg.tmaStore, cfg.scaleBSource) + cfg.numStages * (stageBytes(cfg.blockM, cfg.blockN) + 16);
 }
 
 /** Threads per CTA: one producer warpgroup plus one math warpgroup per 64 rows. */

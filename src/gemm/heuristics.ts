@@ -18,6 +18,7 @@ import {
   type DeviceLimits,
   type GemmProblem,
   type KernelConfig,
+  type ScaleBSource,
 } from "./config.ts";
 
 /** Every BLOCK_N the heuristics may choose: multiples of 16 whose tiles straddle at most two B-scale blocks. */
@@ -26,10 +27,13 @@ export const BLOCK_N_CANDIDATES: readonly number[] = Array.from({ length: 12 }, 
 export const BLOCK_M_CANDIDATES: readonly (64 | 128)[] = [64, 128];
 /** More stages than this buys nothing measurable and lengthens barrier setup. */
 export const MAX_STAGES = 16;
-/** Whether two math warpgroups take turns issuing (docs/perf-notes.md has the A/B measurement). */
-export const ORDERED_MATH_DEFAULT = true;
-/** Where the math warpgroups read B scales from (docs/perf-notes.md has the A/B measurement). */
-export const STAGED_SCALES_B_DEFAULT = true;
+/**
+ * Whether two math warpgroups take turns issuing: measured 2-11% faster at BLOCK_N = 192 and 2-3%
+ * slower at 128 (run 5 in docs/perf-notes.md).
+ */
+export const orderedMathFor = (blockN: number): boolean => blockN > 128;
+/** Where the math warpgroups read B scales from (docs/perf-notes.md has the A/B measurements). */
+export const SCALE_B_SOURCE_DEFAULT: ScaleBSource = "math-staged";
 /** Fewer than this cannot overlap the TMA latency with the math. */
 export const MIN_STAGES = 3;
 
@@ -63,8 +67,8 @@ function outBytes(p: GemmProblem): number {
 }
 
 /** Largest stage count that fits the shared memory, or 0 when fewer than MIN_STAGES fit. */
-export function maxStages(blockM: number, blockN: number, k: number, tmaStore: boolean, limits: DeviceLimits, stagedScalesB = STAGED_SCALES_B_DEFAULT): number {
-  const free = limits.maxSharedBytes - fixedSharedBytes(blockM, blockN, k, tmaStore, stagedScalesB);
+export function maxStages(blockM: number, blockN: number, k: number, tmaStore: boolean, limits: DeviceLimits, scaleBSource: ScaleBSource = SCALE_B_SOURCE_DEFAULT): number {
+  const free = limits.maxSharedBytes - fixedSharedBytes(blockM, blockN, k, tmaStore, scaleBSource);
   const stages = Math.min(MAX_STAGES, Math.floor(free / (stageBytes(blockM, blockN) + 16)));
   return stages >= MIN_STAGES ? stages : 0;
 }
@@ -118,7 +122,7 @@ export function candidateConfigs(p: GemmProblem, limits: DeviceLimits): KernelCo
         // warpgroup FP32 accumulation does not (test/cpu/gemm-reachable-compile.test.ts checks this).
         if (blockN === 192 && blockM === 128 && (p.gemmType !== "dense" || clusterM * clusterN > 1 || !tmaStore)) continue;
         if (blockN === 192 && p.accumulate) continue;
-        out.push({ blockM, blockN, numStages, clusterM, clusterN, rasterGroupN: 8, tmaStore, orderedMath: ORDERED_MATH_DEFAULT, stagedScalesB: STAGED_SCALES_B_DEFAULT });
+        out.push({ blockM, blockN, numStages, clusterM, clusterN, rasterGroupN: 8, tmaStore, orderedMath: orderedMathFor(blockN), scaleBSource: SCALE_B_SOURCE_DEFAULT });
       }
     }
   }

@@ -3,7 +3,7 @@
  * name into a fixed skeleton that instantiates cuda/bungemm/fp8_gemm.cuh.
  */
 import { renderTemplate } from "../jit/template.ts";
-import type { GemmProblem, KernelConfig } from "./config.ts";
+import { SCALE_B_SOURCE_CODE, type GemmProblem, type KernelConfig } from "./config.ts";
 
 const GEMM_TYPE_CPP = { dense: "Dense", contiguous: "Contiguous", masked: "Masked" } as const;
 
@@ -16,7 +16,7 @@ using Cfg = bungemm::Fp8GemmConfig<
     /*kNumStages=*/{{numStages}}, /*kNumGroups=*/{{numGroups}}, bungemm::GemmType::{{gemmType}},
     /*kClusterM=*/{{clusterM}}, /*kClusterN=*/{{clusterN}}, /*kOutF32=*/{{outF32}}, /*kAccumulate=*/{{accumulate}},
     /*kTmaStore=*/{{tmaStore}}, /*kRasterGroupN=*/{{rasterGroupN}},
-    /*kOrderedMath=*/{{orderedMath}}, /*kStagedScalesB=*/{{stagedScalesB}}, /*kSingleLevel=*/{{singleLevel}}>;
+    /*kOrderedMath=*/{{orderedMath}}, /*kScaleBSource=*/{{scaleBSource}}, /*kSingleLevel=*/{{singleLevel}}>;
 }  // namespace {{kernelName}}_config
 
 // Each configuration's constants live in their own namespace, so several translation units can be
@@ -51,7 +51,7 @@ export function gemmKernelName(p: GemmProblem, cfg: KernelConfig, singleLevel = 
     `_bm${cfg.blockM}_bn${cfg.blockN}_s${cfg.numStages}_c${cfg.clusterM}x${cfg.clusterN}_r${cfg.rasterGroupN}` +
     (cfg.tmaStore ? "_tma" : "_plain") +
     (cfg.orderedMath && cfg.blockM === 128 ? "_ordered" : "") +
-    (cfg.stagedScalesB ? "_sfbsmem" : "_sfbreg") +
+    `_sfb${cfg.scaleBSource.replace("-staged", "")}` +
     (singleLevel ? "_singlelevel" : "")
   );
 }
@@ -76,7 +76,7 @@ export function gemmKernelSource(p: GemmProblem, cfg: KernelConfig, sharedBytes:
     tmaStore: cfg.tmaStore,
     rasterGroupN: cfg.rasterGroupN,
     orderedMath: cfg.orderedMath && cfg.blockM === 128,
-    stagedScalesB: cfg.stagedScalesB,
+    scaleBSource: SCALE_B_SOURCE_CODE[cfg.scaleBSource],
     singleLevel,
     kernelName: gemmKernelName(p, cfg, singleLevel),
     sharedBytes,

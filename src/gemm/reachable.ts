@@ -6,6 +6,8 @@
 import type { DeviceLimits, GemmProblem, GemmType, KernelConfig, OutDType } from "./config.ts";
 import { candidateConfigs, maxStages } from "./heuristics.ts";
 
+const SCALE_B_SOURCES = ["global", "math-staged", "producer"] as const;
+
 export interface ReachableKernel {
   problem: GemmProblem;
   config: KernelConfig;
@@ -37,9 +39,13 @@ export function reachableKernels(limits: DeviceLimits = HOPPER_LIMITS): Reachabl
       out.push({ problem, config });
       // Both issue orders are reachable through overrides; the ordered one exists only for BLOCK_M = 128.
       if (config.blockM === 128) out.push({ problem, config: { ...config, orderedMath: !config.orderedMath } });
-      // And the other B-scale source (an override too), for the dense BF16 path.
+      // And the other B-scale sources (overrides), for the dense BF16 path.
       if (v.gemmType === "dense" && v.outDtype === "bf16" && v.n % 8 === 0) {
-        out.push({ problem, config: { ...config, stagedScalesB: !config.stagedScalesB, numStages: Math.min(config.numStages, maxStages(config.blockM, config.blockN, problem.k, config.tmaStore, limits, !config.stagedScalesB) || config.numStages) } });
+        for (const scaleBSource of SCALE_B_SOURCES) {
+          if (scaleBSource === config.scaleBSource) continue;
+          const numStages = maxStages(config.blockM, config.blockN, problem.k, config.tmaStore, limits, scaleBSource);
+          if (numStages > 0) out.push({ problem, config: { ...config, scaleBSource, numStages: Math.min(config.numStages, numStages) } });
+        }
       }
     }
   }

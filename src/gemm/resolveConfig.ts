@@ -15,9 +15,9 @@ export function deviceLimits(device: Device): DeviceLimits {
 export function resolveConfig(p: GemmProblem, limits: DeviceLimits, override: Partial<KernelConfig> = {}): KernelConfig {
   const base = selectConfig(p, limits);
   const merged: KernelConfig = { ...base, ...override };
-  if (override.blockM !== undefined || override.blockN !== undefined || override.stagedScalesB !== undefined) {
+  if (override.blockM !== undefined || override.blockN !== undefined || override.scaleBSource !== undefined) {
     // Re-derive the stage count for the new tile unless it was given too.
-    if (override.numStages === undefined) merged.numStages = maxStages(merged.blockM, merged.blockN, p.k, merged.tmaStore, limits, merged.stagedScalesB);
+    if (override.numStages === undefined) merged.numStages = maxStages(merged.blockM, merged.blockN, p.k, merged.tmaStore, limits, merged.scaleBSource);
   }
   if (merged.numStages < 2) throw new InvalidArgumentError("config", "the tile leaves no room for a 2-stage pipeline", merged);
   const bytes = sharedMemoryBytes(merged, p.k);
