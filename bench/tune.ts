@@ -52,8 +52,14 @@ for (const [m, n, k] of shapes) {
       if (alt) picked.set(key(alt.config), alt.config);
     }
   }
+  // And the 256-row (two-wave) version of each 128-row tile that fits it.
+  for (const c of [...picked.values()]) {
+    if (c.blockM !== 128 || c.blockN > 128 || m <= 128) continue;
+    const numStages = maxStages(256, c.blockN, k, c.tmaStore, limits, c.scaleBSource);
+    if (numStages > 0) picked.set(key({ ...c, blockM: 256, numStages }), { ...c, blockM: 256, numStages });
+  }
   // And each BLOCK_M = 128 configuration with the other math issue order.
-  for (const c of [...picked.values()]) if (c.blockM === 128) picked.set(key({ ...c, orderedMath: !c.orderedMath }), { ...c, orderedMath: !c.orderedMath });
+  for (const c of [...picked.values()]) if (c.blockM >= 128) picked.set(key({ ...c, orderedMath: !c.orderedMath }), { ...c, orderedMath: !c.orderedMath });
   // And every one with the other B-scale source.
   for (const c of [...picked.values()]) {
     for (const scaleBSource of ["global", "math-staged", "producer"] as const) {

@@ -31,12 +31,12 @@ struct SwizzledPanels {
 
 // Accumulator i of a thread: column (i / 4) * 8 + (lane % 4) * 2 + i % 2, row +8 when (i / 2) is odd.
 template <uint32_t kBlockM, uint32_t kBlockN>
-__device__ __forceinline__ void stage_tile_bf16(uint8_t* smem_d, const float* accum, uint32_t wg, uint32_t warp_in_wg,
+__device__ __forceinline__ void stage_tile_bf16(uint8_t* smem_d, const float* accum, uint32_t first_row, uint32_t warp_in_wg,
                                                 uint32_t lane) {
   using Panels = SwizzledPanels<kBlockN>;
   #pragma unroll
   for (uint32_t i = 0; i < kBlockN / 2; i += 2) {
-    const uint32_t row = wg * 64 + warp_in_wg * 16 + lane / 4 + 8 * ((i / 2) % 2);
+    const uint32_t row = first_row + warp_in_wg * 16 + lane / 4 + 8 * ((i / 2) % 2);
     const uint32_t col = (i / 4) * 8 + (lane % 4) * 2;
     const uint32_t packed = pack_bf16x2(accum[i], accum[i + 1]);
     asm volatile("st.shared.b32 [%0], %1;" ::"r"(smem_u32(smem_d + Panels::offset(kBlockM, row, col))), "r"(packed)
@@ -45,16 +45,15 @@ __device__ __forceinline__ void stage_tile_bf16(uint8_t* smem_d, const float* ac
 }
 
 template <uint32_t kBlockM, uint32_t kBlockN>
-__device__ __forceinline__ void issue_tile_store(const TmaDescriptor* tmap_d, const uint8_t* smem_d, uint32_t wg,
+__device__ __forceinline__ void issue_tile_store(const TmaDescriptor* tmap_d, const uint8_t* smem_d, uint32_t first_row,
                                                  uint32_t n0, uint32_t row0, uint32_t shape_n) {
   using Panels = SwizzledPanels<kBlockN>;
   #pragma unroll
   for (uint32_t p = 0; p < Panels::kNumPanels; ++p) {
     const uint32_t col = n0 + p * Panels::kPanelCols;
     if (col < shape_n)
-      ptx::tma_store_2d(tmap_d, smem_d + p * kBlockM * Panels::kRowBytes + wg * 64 * Panels::kRowBytes, col, row0);
+      ptx::tma_store_2d(tmap_d, smem_d + p * kBlockM * Panels::kRowBytes + first_row * Panels::kRowBytes, col, row0);
   }
-  ptx::tma_store_commit();
 }
 
 // Direct stores of the thread's accumulators; `row_real[h]` says whether its row h (0: r, 1: r + 8) is written.

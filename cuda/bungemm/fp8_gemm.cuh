@@ -56,11 +56,15 @@ struct Fp8GemmConfig {
   static constexpr uint32_t kNumSfbSlots = kProducerScalesB ? 2 : 1;
   // Two math warpgroups take turns issuing their k-block's WGMMAs (0, 1, 0, 1, ...), so one
   // promotes while the other's MMAs run instead of both promoting at once with the tensor cores idle.
-  static constexpr bool kOrderedMath = kOrderedMath_ && kBlockM_ == 128;
+  static constexpr bool kOrderedMath = kOrderedMath_ && kBlockM_ >= 128;
   static constexpr uint32_t kBlockK = 128;  // one scale block along K = one 128-byte swizzled row
   static constexpr uint32_t kNumKBlocks = (kShapeK + kBlockK - 1) / kBlockK;
   static constexpr uint32_t kNumSfbRows = (kShapeN + 127) / 128;
-  static constexpr uint32_t kNumMathWarpgroups = kBlockM / 64;
+  // BLOCK_M = 64: one math warpgroup. 128: two, each owns 64 rows. 256: two, each owns 64 rows of
+  // each of two 128-row waves (issued one after the other, sharing the B tile of the stage).
+  static constexpr uint32_t kNumMathWarpgroups = kBlockM == 64 ? 1 : 2;
+  static constexpr uint32_t kNumWaves = kBlockM == 256 ? 2 : 1;
+  static constexpr uint32_t kWaveRows = 128;
   static constexpr uint32_t kNumMathThreads = kNumMathWarpgroups * 128;
   static constexpr uint32_t kNumThreads = kNumMathThreads + 128;
   static constexpr uint32_t kClusterSize = kClusterM * kClusterN;
@@ -83,7 +87,9 @@ struct Fp8GemmConfig {
       1024 + (kSmemD + 1023) / 1024 * 1024 + kNumStages * (kSmemA + kSmemB + kSmemSfa) + kSmemSfb + kSmemBarriers;
   static constexpr uint32_t kStageTxBytes = kSmemA + kSmemB + kBlockM * 4;
 
-  static_assert(kBlockM == 64 || kBlockM == 128, "BLOCK_M is 64 (one math warpgroup) or 128 (two)");
+  static_assert(kBlockM == 64 || kBlockM == 128 || kBlockM == 256, "BLOCK_M is 64, 128 or 256");
+  static_assert(kBlockM != 256 || kGemmType != GemmType::Contiguous,
+                "contiguous: a 256-row tile could span two experts' 128-aligned segments");
   static_assert(kBlockN % 8 == 0 && kBlockN >= 8 && kBlockN <= 256, "BLOCK_N: a multiple of 8 in 8..256");
   static_assert(kBlockN <= 128 || (128 % kBlockN == 0) || kBlockN <= 128 + (kBlockN & -kBlockN),
                 "a tile may straddle at most two 128-row B-scale blocks");
@@ -136,6 +142,7 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
   using Mma = ptx::WgmmaFp8<kBlockN>;
   constexpr uint32_t kNumKBlocks = Cfg::kNumKBlocks;
   constexpr uint32_t kNumAccum = Mma::kNumAccum;
+  constexpr uint32_t kNumWaves = Cfg::kNumWaves;
   constexpr uint32_t kEpilogueBarrier = 2;  // + warpgroup index: one math warpgroup (its staging tile)
   constexpr uint32_t kTurnBarrier = 4;      // + warpgroup index: "your turn to issue" (ordered math)
   constexpr uint32_t kMathBarrier = 1;      // all math threads (staged B scales)
@@ -239,7 +246,7 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
     const uint32_t wg = threadIdx.x / 128, warp_in_wg = warp % 4;
     const uint32_t row_in_tile = wg * 64 + warp_in_wg * 16 + lane / 4;  // and row_in_tile + 8
     uint32_t stage = 0, phase = 0;
-    float accum[kNumAccum], final_accum[kNumAccum];
+    float accum[kNumAccum], final_accum[kNumAccum * kNumWaves];
     // Ordered math: warpgroup 1 hands the first turn to warpgroup 0.
     if constexpr (Cfg::kOrderedMath) {
       if (wg == 1) ptx::named_barrier_arrive(kTurnBarrier + 0, 256);
@@ -255,6 +262,15 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
     if (has_tile) cursor = SfbCursor::of<Cfg>(tile, sfb, next_left, next_right);
 
     while (has_tile) {
+      // Which of this thread's rows are real, asked now: for contiguous layouts it is a global load
+      // of mIndices, whose latency then hides behind the k-loop instead of stalling the epilogue.
+      bool row_real[kNumWaves][2];
+      #pragma unroll
+      for (uint32_t w = 0; w < kNumWaves; ++w) {
+        const uint32_t row = tile.a_row + w * Cfg::kWaveRows + row_in_tile;
+        row_real[w][0] = scheduler.row_is_real(tile, row);
+        row_real[w][1] = scheduler.row_is_real(tile, row + 8);
+      }
       const float* tile_sfb = smem_sfb;
       if constexpr (Cfg::kProducerScalesB) {
         ptx::mbarrier_wait(full_sfb + sfb_slot, sfb_phase);
@@ -268,7 +284,7 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
         ptx::named_barrier_sync(kMathBarrier, Cfg::kNumMathThreads);
       }
       #pragma unroll
-      for (uint32_t i = 0; i < kNumAccum; ++i) final_accum[i] = 0.0f;
+      for (uint32_t i = 0; i < kNumAccum * kNumWaves; ++i) final_accum[i] = 0.0f;
 
       const uint64_t desc_a0 = ptx::make_sw128_kmajor_desc(smem_a + wg * 64 * Cfg::kBlockK);
       const uint64_t desc_b0 = ptx::make_sw128_kmajor_desc(smem_b);
@@ -283,50 +299,63 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
 
         ptx::mbarrier_wait(full + stage, phase);
         const float* sfa_stage = smem_sfa + stage * Cfg::kSmemSfa / 4;
-        const float sa_lo = ld_shared_f32(sfa_stage + row_in_tile), sa_hi = ld_shared_f32(sfa_stage + row_in_tile + 8);
+        // Every shared-memory read of the stage happens before the stage is released (last wave).
+        float sa_lo[kNumWaves], sa_hi[kNumWaves];
+        #pragma unroll
+        for (uint32_t w = 0; w < kNumWaves; ++w) {
+          sa_lo[w] = ld_shared_f32(sfa_stage + w * Cfg::kWaveRows + row_in_tile);
+          sa_hi[w] = ld_shared_f32(sfa_stage + w * Cfg::kWaveRows + row_in_tile + 8);
+        }
 
-        // Descriptor start addresses are in 16-byte units: a stage is + stage * tile bytes, a k32 step + 32 bytes.
-        const uint64_t desc_a = desc_a0 + (stage * Cfg::kSmemA >> 4);
-        const uint64_t desc_b = desc_b0 + (stage * Cfg::kSmemB >> 4);
         #pragma unroll
-        for (uint32_t i = 0; i < kNumAccum; ++i) ptx::fence_operand(accum[i]);
-        if constexpr (Cfg::kOrderedMath) ptx::named_barrier_sync(kTurnBarrier + wg, 256);
-        ptx::wgmma_fence();
-        #pragma unroll
-        for (uint32_t k = 0; k < Cfg::kBlockK / 32; ++k)
-          Mma::mma(desc_a + 2 * k, desc_b + 2 * k, accum, k > 0 || (Cfg::kSingleLevel && kb > 0));
-        ptx::wgmma_commit();
-        if constexpr (Cfg::kOrderedMath) ptx::named_barrier_arrive(kTurnBarrier + (wg ^ 1), 256);
-        ptx::wgmma_wait<0>();
-        #pragma unroll
-        for (uint32_t i = 0; i < kNumAccum; ++i) ptx::fence_operand(accum[i]);
+        for (uint32_t w = 0; w < kNumWaves; ++w) {
+          // Descriptor start addresses are in 16-byte units: a stage is + stage * tile bytes, a wave
+          // + 128 rows of 128 bytes, a k32 step + 32 bytes.
+          const uint64_t desc_a = desc_a0 + ((stage * Cfg::kSmemA + w * Cfg::kWaveRows * Cfg::kBlockK) >> 4);
+          const uint64_t desc_b = desc_b0 + (stage * Cfg::kSmemB >> 4);
+          #pragma unroll
+          for (uint32_t i = 0; i < kNumAccum; ++i) ptx::fence_operand(accum[i]);
+          if constexpr (Cfg::kOrderedMath) ptx::named_barrier_sync(kTurnBarrier + wg, 256);
+          ptx::wgmma_fence();
+          #pragma unroll
+          for (uint32_t k = 0; k < Cfg::kBlockK / 32; ++k)
+            Mma::mma(desc_a + 2 * k, desc_b + 2 * k, accum, k > 0 || (Cfg::kSingleLevel && kb > 0));
+          ptx::wgmma_commit();
+          if constexpr (Cfg::kOrderedMath) ptx::named_barrier_arrive(kTurnBarrier + (wg ^ 1), 256);
+          ptx::wgmma_wait<0>();
+          #pragma unroll
+          for (uint32_t i = 0; i < kNumAccum; ++i) ptx::fence_operand(accum[i]);
 
-        // The stage's A, B and sfa have all been read: hand it back to every producer that writes it.
-        __syncwarp();
-        if (lane == 0) {
-          if constexpr (Cfg::kClusterSize > 1) {
-            #pragma unroll
-            for (uint32_t r = 0; r < Cfg::kClusterSize; ++r) ptx::mbarrier_arrive_cluster(empty + stage, r);
-          } else {
-            ptx::mbarrier_arrive(empty + stage);
+          if (w + 1 == kNumWaves) {
+            // The stage's A, B and sfa have all been read: hand it back to every producer that writes it.
+            __syncwarp();
+            if (lane == 0) {
+              if constexpr (Cfg::kClusterSize > 1) {
+                #pragma unroll
+                for (uint32_t r = 0; r < Cfg::kClusterSize; ++r) ptx::mbarrier_arrive_cluster(empty + stage, r);
+              } else {
+                ptx::mbarrier_arrive(empty + stage);
+              }
+            }
+          }
+
+          // Promotion: scale this k-block's partial sums and add them to the FP32 accumulator.
+          if (Cfg::kSingleLevel && kb + 1 < kNumKBlocks) continue;
+          const float s_lo_left = sa_lo[w] * sb_left, s_lo_right = sa_lo[w] * sb_right;
+          const float s_hi_left = sa_hi[w] * sb_left, s_hi_right = sa_hi[w] * sb_right;
+          float* wave_accum = final_accum + w * kNumAccum;
+          #pragma unroll
+          for (uint32_t j = 0; j < kNumAccum / 4; ++j) {
+            // NOTES: a select per 8-column chunk, not a branch: the split is uniform across the CTA.
+            const bool left = !Cfg::kMayStraddle || j * 8 < cursor.split_col;
+            const float s_lo = left ? s_lo_left : s_lo_right, s_hi = left ? s_hi_left : s_hi_right;
+            wave_accum[j * 4 + 0] += s_lo * accum[j * 4 + 0];
+            wave_accum[j * 4 + 1] += s_lo * accum[j * 4 + 1];
+            wave_accum[j * 4 + 2] += s_hi * accum[j * 4 + 2];
+            wave_accum[j * 4 + 3] += s_hi * accum[j * 4 + 3];
           }
         }
         if (++stage == kNumStages) stage = 0, phase ^= 1;
-
-        // Promotion: scale this k-block's partial sums and add them to the FP32 accumulator.
-        if (Cfg::kSingleLevel && kb + 1 < kNumKBlocks) continue;
-        const float s_lo_left = sa_lo * sb_left, s_lo_right = sa_lo * sb_right;
-        const float s_hi_left = sa_hi * sb_left, s_hi_right = sa_hi * sb_right;
-        #pragma unroll
-        for (uint32_t j = 0; j < kNumAccum / 4; ++j) {
-          // NOTES: a select per 8-column chunk, not a branch: the split is uniform across the CTA.
-          const bool left = !Cfg::kMayStraddle || j * 8 < cursor.split_col;
-          const float s_lo = left ? s_lo_left : s_lo_right, s_hi = left ? s_hi_left : s_hi_right;
-          final_accum[j * 4 + 0] += s_lo * accum[j * 4 + 0];
-          final_accum[j * 4 + 1] += s_lo * accum[j * 4 + 1];
-          final_accum[j * 4 + 2] += s_hi * accum[j * 4 + 2];
-          final_accum[j * 4 + 3] += s_hi * accum[j * 4 + 3];
-        }
       }
 
       // The tile's B scales have all been read: free the ring slot for the scale warp.
@@ -342,23 +371,39 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
 
       // ---------------- epilogue ----------------
       const uint32_t n0 = tile.n_block * kBlockN;
-      const uint32_t row0 = tile.a_row + row_in_tile;
-      const bool row_real[2] = {scheduler.row_is_real(tile, row0), scheduler.row_is_real(tile, row0 + 8)};
       bool stored = false;
       if constexpr (kTmaStore) {
         const bool leader = threadIdx.x % 128 == 0;
         if (leader) ptx::tma_store_wait_read();  // the previous tile's store has left the staging buffer
+        bool mine_real = true;
+        #pragma unroll
+        for (uint32_t w = 0; w < kNumWaves; ++w) mine_real = mine_real && row_real[w][0] && row_real[w][1];
         // Dense tiles rely on the tensor map to clip rows past M; grouped tiles need every row real.
-        const bool all_real = ptx::named_barrier_and(kEpilogueBarrier + wg, 128, row_real[0] && row_real[1]);
+        const bool all_real = ptx::named_barrier_and(kEpilogueBarrier + wg, 128, mine_real);
         if (kGemmType == GemmType::Dense || all_real) {
-          stage_tile_bf16<kBlockM, kBlockN>(smem_d, final_accum, wg, warp_in_wg, lane);
+          #pragma unroll
+          for (uint32_t w = 0; w < kNumWaves; ++w)
+            stage_tile_bf16<kBlockM, kBlockN>(smem_d, final_accum + w * kNumAccum, w * Cfg::kWaveRows + wg * 64, warp_in_wg, lane);
           ptx::fence_proxy_async_shared();
           ptx::named_barrier_sync(kEpilogueBarrier + wg, 128);
-          if (leader) issue_tile_store<kBlockM, kBlockN>(tmap_d, smem_d, wg, n0, tile.a_row + wg * 64, kShapeN);
+          if (leader) {
+            #pragma unroll
+            for (uint32_t w = 0; w < kNumWaves; ++w) {
+              const uint32_t rows = w * Cfg::kWaveRows + wg * 64;
+              issue_tile_store<kBlockM, kBlockN>(tmap_d, smem_d, rows, n0, tile.a_row + rows, kShapeN);
+            }
+            ptx::tma_store_commit();
+          }
           stored = true;
         }
       }
-      if (!stored) store_tile_plain<kShapeN, kBlockN, kOutF32, kAccumulate>(d, c, final_accum, row0, n0, lane, row_real);
+      if (!stored) {
+        #pragma unroll
+        for (uint32_t w = 0; w < kNumWaves; ++w)
+          store_tile_plain<kShapeN, kBlockN, kOutF32, kAccumulate>(d, c, final_accum + w * kNumAccum,
+                                                                   tile.a_row + w * Cfg::kWaveRows + row_in_tile, n0,
+                                                                   lane, row_real[w]);
+      }
 
       tile = next_tile;
       cursor = next_cursor;

@@ -32,8 +32,8 @@ export interface GemmProblem {
 }
 
 export interface KernelConfig {
-  /** Rows per tile: 64 (one math warpgroup) or 128 (two). */
-  blockM: 64 | 128;
+  /** Rows per tile: 64 (one math warpgroup), 128 (two), 256 (two, each covering two 128-row waves). */
+  blockM: 64 | 128 | 256;
   /** Columns per tile: a multiple of 16 up to 192 (see heuristics for the full set). */
   blockN: number;
   numStages: number;
@@ -82,7 +82,7 @@ export function sharedMemoryBytes(cfg: KernelConfig, k: number): number {
 }
 
 /** Threads per CTA: one producer warpgroup plus one math warpgroup per 64 rows. */
-export const threadsPerCta = (cfg: KernelConfig): number => 128 + cfg.blockM * 2;
+export const threadsPerCta = (cfg: KernelConfig): number => 128 + (cfg.blockM === 64 ? 128 : 256);
 
 /** Whether a BLOCK_N tile can straddle at most two 128-row B-scale blocks wherever it starts. */
 export function blockNStraddlesAtMostTwo(blockN: number): boolean {

@@ -24,16 +24,21 @@ import {
 /** Every BLOCK_N the heuristics may choose: multiples of 16 whose tiles straddle at most two B-scale blocks. */
 export const BLOCK_N_CANDIDATES: readonly number[] = Array.from({ length: 12 }, (_, i) => (i + 1) * 16)
   .filter(blockNStraddlesAtMostTwo);
-export const BLOCK_M_CANDIDATES: readonly (64 | 128)[] = [64, 128];
+export const BLOCK_M_CANDIDATES: readonly (64 | 128 | 256)[] = [64, 128, 256];
 /** More stages than this buys nothing measurable and lengthens barrier setup. */
 export const MAX_STAGES = 16;
 /**
- * Whether two math warpgroups take turns issuing: measured 2-11% faster at BLOCK_N = 192 and 2-3%
- * slower at 128 (run 5 in docs/perf-notes.md).
+ * Whether two math warpgroups take turns issuing: measured 2-11% faster at BLOCK_N = 192 with long
+ * K loops, 2-3% slower at 128, and 6% slower at K = 512 (runs 5-6 in docs/perf-notes.md).
  */
-export const orderedMathFor = (blockN: number): boolean => blockN > 128;
-/** Where the math warpgroups read B scales from (docs/perf-notes.md has the A/B measurements). */
+export const orderedMathFor = (blockN: number, k: number): boolean => blockN > 128 && numKBlocks(k) > 8;
+/**
+ * Where the math warpgroups read B scales from (docs/perf-notes.md, runs 5-6): register prefetch
+ * from global lost 5-20% everywhere; the producer-warp ring beat math-thread staging where tiles are
+ * short (K = 512: 164 vs 175 us) and was within noise elsewhere.
+ */
 export const SCALE_B_SOURCE_DEFAULT: ScaleBSource = "math-staged";
+export const scaleBSourceFor = (k: number): ScaleBSource => (numKBlocks(k) <= 8 ? "producer" : SCALE_B_SOURCE_DEFAULT);
 /** Fewer than this cannot overlap the TMA latency with the math. */
 export const MIN_STAGES = 3;
 
@@ -45,6 +50,9 @@ export const MIN_STAGES = 3;
 // - a fixed cost per tile (epilogue, scheduler, pipeline hand-off) and per launch.
 const TENSOR_FLOPS_PER_SM = 9.4e12;
 const ONE_WARPGROUP_EFFICIENCY = 0.6;
+// BLOCK_M = 256 (two 128-row waves per k-block): unmeasured at the time of writing; kept just under
+// 1 so it is picked only where it saves operand ingest.
+const TWO_WAVE_EFFICIENCY = 0.98;
 const ODD_BLOCK_N_EFFICIENCY = 0.88;
 const INGEST_BYTES_PER_SM = 75e9;
 const DRAM_BYTES_PER_S = 3.2e12;
@@ -67,8 +75,9 @@ function outBytes(p: GemmProblem): number {
 }
 
 /** Largest stage count that fits the shared memory, or 0 when fewer than MIN_STAGES fit. */
-export function maxStages(blockM: number, blockN: number, k: number, tmaStore: boolean, limits: DeviceLimits, scaleBSource: ScaleBSource = SCALE_B_SOURCE_DEFAULT): number {
+export function maxStages(blockM: number, blockN: number, k: number, tmaStore: boolean, limits: DeviceLimits, scaleBSource: ScaleBSource = scaleBSourceFor(k)): number {
   const free = limits.maxSharedBytes - fixedSharedBytes(blockM, blockN, k, tmaStore, scaleBSource);
+
   const stages = Math.min(MAX_STAGES, Math.floor(free / (stageBytes(blockM, blockN) + 16)));
   return stages >= MIN_STAGES ? stages : 0;
 }
@@ -85,7 +94,10 @@ export function estimateSeconds(p: GemmProblem, cfg: KernelConfig, limits: Devic
 
   const kBlocks = numKBlocks(p.k);
   const flopsPerKBlock = 2 * cfg.blockM * cfg.blockN * BLOCK_K;
-  const rate = TENSOR_FLOPS_PER_SM * (cfg.blockM === 64 ? ONE_WARPGROUP_EFFICIENCY : 1) * (cfg.blockN % 64 === 0 ? 1 : ODD_BLOCK_N_EFFICIENCY);
+  const rate =
+    TENSOR_FLOPS_PER_SM *
+    (cfg.blockM === 64 ? ONE_WARPGROUP_EFFICIENCY : cfg.blockM === 256 ? TWO_WAVE_EFFICIENCY : 1) *
+    (cfg.blockN % 64 === 0 ? 1 : ODD_BLOCK_N_EFFICIENCY);
   const ingest = ((cfg.blockM + cfg.blockN) * BLOCK_K + cfg.blockM * 4) / INGEST_BYTES_PER_SM;
   const perKBlock = Math.max(flopsPerKBlock / rate, ingest);
   const epilogue = (cfg.blockM * cfg.blockN * outBytes(p)) / STORE_BYTES_PER_SM;
@@ -105,10 +117,15 @@ export function candidateConfigs(p: GemmProblem, limits: DeviceLimits): KernelCo
   for (const blockM of BLOCK_M_CANDIDATES) {
     // A 128-row tile for a handful of rows wastes half the tensor-core work for nothing.
     if (blockM === 128 && rows <= 64) continue;
+    if (blockM === 256 && rows <= 128) continue;
+    // A 256-row tile could span two experts' 128-aligned segments.
+    if (blockM === 256 && p.gemmType === "contiguous") continue;
     const mBlocks = Math.ceil(rows / blockM);
     for (const blockN of BLOCK_N_CANDIDATES) {
       // Wider than needed only adds zero columns (keep one candidate that covers N).
       if (blockN > 16 && blockN - 16 >= p.n) continue;
+      // Two waves double the final accumulator: BLOCK_N / 2 + BLOCK_N registers must fit in 232.
+      if (blockM === 256 && blockN > 128) continue;
       const numStages = maxStages(blockM, blockN, p.k, tmaStore, limits);
       if (numStages === 0) continue;
       const nBlocks = Math.ceil(p.n / blockN);
@@ -122,7 +139,7 @@ export function candidateConfigs(p: GemmProblem, limits: DeviceLimits): KernelCo
         // warpgroup FP32 accumulation does not (test/cpu/gemm-reachable-compile.test.ts checks this).
         if (blockN === 192 && blockM === 128 && (p.gemmType !== "dense" || clusterM * clusterN > 1 || !tmaStore)) continue;
         if (blockN === 192 && p.accumulate) continue;
-        out.push({ blockM, blockN, numStages, clusterM, clusterN, rasterGroupN: 8, tmaStore, orderedMath: orderedMathFor(blockN), scaleBSource: SCALE_B_SOURCE_DEFAULT });
+        out.push({ blockM, blockN, numStages, clusterM, clusterN, rasterGroupN: 8, tmaStore, orderedMath: orderedMathFor(blockN, p.k), scaleBSource: scaleBSourceFor(p.k) });
       }
     }
   }

@@ -50,7 +50,7 @@ export function gemmKernelName(p: GemmProblem, cfg: KernelConfig, singleLevel = 
     `bungemm_fp8_gemm_${p.gemmType}_n${p.n}_k${p.k}_g${p.numGroups}_${out}` +
     `_bm${cfg.blockM}_bn${cfg.blockN}_s${cfg.numStages}_c${cfg.clusterM}x${cfg.clusterN}_r${cfg.rasterGroupN}` +
     (cfg.tmaStore ? "_tma" : "_plain") +
-    (cfg.orderedMath && cfg.blockM === 128 ? "_ordered" : "") +
+    (cfg.orderedMath && cfg.blockM >= 128 ? "_ordered" : "") +
     `_sfb${cfg.scaleBSource.replace("-staged", "")}` +
     (singleLevel ? "_singlelevel" : "")
   );
@@ -75,7 +75,7 @@ export function gemmKernelSource(p: GemmProblem, cfg: KernelConfig, sharedBytes:
     accumulate: p.accumulate,
     tmaStore: cfg.tmaStore,
     rasterGroupN: cfg.rasterGroupN,
-    orderedMath: cfg.orderedMath && cfg.blockM === 128,
+    orderedMath: cfg.orderedMath && cfg.blockM >= 128,
     scaleBSource: SCALE_B_SOURCE_CODE[cfg.scaleBSource],
     singleLevel,
     kernelName: gemmKernelName(p, cfg, singleLevel),

@@ -38,7 +38,7 @@ export function reachableKernels(limits: DeviceLimits = HOPPER_LIMITS): Reachabl
     for (const config of candidateConfigs(problem, limits)) {
       out.push({ problem, config });
       // Both issue orders are reachable through overrides; the ordered one exists only for BLOCK_M = 128.
-      if (config.blockM === 128) out.push({ problem, config: { ...config, orderedMath: !config.orderedMath } });
+      if (config.blockM >= 128) out.push({ problem, config: { ...config, orderedMath: !config.orderedMath } });
       // And the other B-scale sources (overrides), for the dense BF16 path.
       if (v.gemmType === "dense" && v.outDtype === "bf16" && v.n % 8 === 0) {
         for (const scaleBSource of SCALE_B_SOURCES) {

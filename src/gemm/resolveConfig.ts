@@ -24,6 +24,12 @@ export function resolveConfig(p: GemmProblem, limits: DeviceLimits, override: Pa
   if (bytes > limits.maxSharedBytes) {
     throw new InvalidArgumentError("config.numStages", `needs ${bytes} bytes of shared memory; the device allows ${limits.maxSharedBytes}`, merged.numStages);
   }
+  if (merged.blockM === 256 && merged.blockN > 128) {
+    throw new InvalidArgumentError("config.blockN", "BLOCK_M = 256 holds two waves of accumulators: BLOCK_N must be at most 128", merged.blockN);
+  }
+  if (merged.blockM === 256 && p.gemmType === "contiguous") {
+    throw new InvalidArgumentError("config.blockM", "contiguous grouped GEMMs use BLOCK_M <= 128 (a 256-row tile could span two experts)", merged.blockM);
+  }
   if (merged.clusterM > 1 && merged.clusterN > 1) throw new InvalidArgumentError("config", "a cluster shares A (clusterN) or B (clusterM), not both", merged);
   if (merged.clusterM > 1 && p.gemmType === "contiguous") {
     throw new InvalidArgumentError("config.clusterM", "contiguous grouped GEMMs cannot share B across m-blocks (they may be different experts)", merged.clusterM);

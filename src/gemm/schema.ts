@@ -17,7 +17,7 @@ const extent = (min: number) => z.number().int().min(min).max(MAX_EXTENT);
 
 export const kernelConfigOverrideSchema = z
   .object({
-    blockM: z.union([z.literal(64), z.literal(128)]),
+    blockM: z.union([z.literal(64), z.literal(128), z.literal(256)]),
     blockN: z.number().int().refine((v) => BLOCK_N_CANDIDATES.includes(v), {
       message: `blockN must be one of ${BLOCK_N_CANDIDATES.join(", ")}`,
     }),
