@@ -5,6 +5,7 @@
 //   load 16 values per lane (16-byte loads)            amax = max |x| over finite x
 //   amax over the strip's 8 lanes (shfl_xor 4, 2, 1)   scale = max(amax, 1e-4) / 448   (IEEE division)
 //   code = e4m3_rn_satfinite(x / scale), NaN -> 0x7f   one 16-byte store per lane
+//   (x / scale correctly rounded: one __frcp_rn per lane + Markstein's correction, quotient_rn)
 //   scale -> sfa[g][kb][row]: the transposed, TMA-aligned layout the GEMM reads (rows padded to 4,
 //   padding written as 0). Strips are numbered in that layout's order, so strip index == scale index.
 // Per block (128x128): one CTA of 256 threads per block, 4 rows of 16 values per thread, CTA-wide amax.
@@ -77,8 +78,40 @@ __device__ __forceinline__ float amax16(const float (&v)[kValuesPerLane]) {
   return amax;
 }
 
-// x / scale with one IEEE rounding each (never the approximate division), then e4m3.
-__device__ __forceinline__ ptx::U32x4 quantize16(const float (&v)[kValuesPerLane], float scale) {
+// max |x| over 16 values, NaN ignored (fmaxf returns the other operand) but ±Inf included: one
+// FMNMX per value. When the result is finite it is amax16; +Inf says the lane holds an infinity.
+__device__ __forceinline__ float abs_max16(const float (&v)[kValuesPerLane]) {
+  float amax = 0.0f;
+#pragma unroll
+  for (uint32_t i = 0; i < kValuesPerLane; ++i) amax = fmaxf(amax, fabsf(v[i]));
+  return amax;
+}
+
+// RN(x / scale) from rcp = RN(1 / scale): q = RN(x·rcp), e = RN(q·scale − x) (exact), then
+// RN(q − e·rcp) (Markstein's correction), with the sign of x put back so that ±0 and quotients
+// that underflow keep it. Equal to __fdiv_rn(x, scale) bit for bit for every finite x the quantizers
+// see (|x| <= amax, scale = f32(max(amax, 1e-4)/448)) whose quotient and |x| are >= 2^-126 and 2^-100,
+// and the same e4m3 code below that; NaN stays NaN. Not for ±Inf (the residual is NaN): lanes
+// holding one take quantize16_div. Proof: test/cpu/fixtures/quantDivision.c, docs/quantization.md.
+__device__ __forceinline__ float quotient_rn(float x, float scale, float rcp) {
+  const float q = __fmul_rn(x, rcp);
+  const float e = __fmaf_rn(q, scale, -x);
+  return copysignf(__fmaf_rn(-e, rcp, q), x);
+}
+
+// x / scale rounded once (through quotient_rn; no ±Inf among v), then e4m3.
+__device__ __forceinline__ ptx::U32x4 quantize16(const float (&v)[kValuesPerLane], float scale, float rcp) {
+  uint32_t words[4];
+#pragma unroll
+  for (uint32_t i = 0; i < 4; ++i) {
+    words[i] = ptx::e4m3x4_from_f32(quotient_rn(v[4 * i], scale, rcp), quotient_rn(v[4 * i + 1], scale, rcp),
+                                    quotient_rn(v[4 * i + 2], scale, rcp), quotient_rn(v[4 * i + 3], scale, rcp));
+  }
+  return {words[0], words[1], words[2], words[3]};
+}
+
+// The same codes by IEEE division (never the approximate one): for lanes that hold ±Inf.
+__device__ __forceinline__ ptx::U32x4 quantize16_div(const float (&v)[kValuesPerLane], float scale) {
   uint32_t words[4];
 #pragma unroll
   for (uint32_t i = 0; i < 4; ++i) {
@@ -108,10 +141,13 @@ __device__ __forceinline__ void per_token_cast(uint64_t x, uint64_t out, uint64_
 
   float v[kValuesPerLane];
   float amax = 0.0f;
+  bool has_inf = false;
   const uint64_t global_row = static_cast<uint64_t>(g) * m + row;
   if (active) {
     load16<kInF32>(reinterpret_cast<const void*>(x + (global_row * x_row_stride + col) * kInBytes), v);
-    amax = amax16(v);
+    amax = abs_max16(v);
+    has_inf = amax == __int_as_float(0x7f800000);
+    if (has_inf) amax = amax16(v);  // rare: the finite amax
   }
   const uint32_t strip_mask = 0xffu << (threadIdx.x % 32 / kLanesPerStrip * kLanesPerStrip);
 #pragma unroll
@@ -120,7 +156,10 @@ __device__ __forceinline__ void per_token_cast(uint64_t x, uint64_t out, uint64_
   }
   const float scale = row < m ? scale_for_amax(amax) : 0.0f;
   if (lane_in_strip == 0) reinterpret_cast<float*>(sfa)[strip] = scale;
-  if (active) ptx::st_global_v4(reinterpret_cast<void*>(out + global_row * k + col), quantize16(v, scale));
+  if (active) {
+    const ptx::U32x4 codes = has_inf ? quantize16_div(v, scale) : quantize16(v, scale, __frcp_rn(scale));
+    ptx::st_global_v4(reinterpret_cast<void*>(out + global_row * k + col), codes);
+  }
 }
 
 // x: [G][n] rows of `x_row_stride` elements; out: [G][n][k] e4m3; sfb: [G][ceil(n/128)][ceil(k/128)].
@@ -148,7 +187,16 @@ __device__ __forceinline__ void per_block_cast(uint64_t x, uint64_t out, uint64_
     if (row < n && col < k) {
       const uint64_t global_row = static_cast<uint64_t>(g) * n + row;
       load16<kInF32>(reinterpret_cast<const void*>(x + (global_row * x_row_stride + col) * kInBytes), v[p]);
-      amax = fmaxf(amax, amax16(v[p]));
+      amax = fmaxf(amax, abs_max16(v[p]));
+    }
+  }
+  // ±Inf in this thread's values: the finite amax, and IEEE division for the cast below (rare).
+  const bool has_inf = amax == __int_as_float(0x7f800000);
+  if (has_inf) {
+    amax = 0.0f;
+#pragma unroll
+    for (uint32_t p = 0; p < kPasses; ++p) {
+      if (first_row + p * kRowsPerPass < n && col < k) amax = fmaxf(amax, amax16(v[p]));
     }
   }
 #pragma unroll
@@ -159,13 +207,15 @@ __device__ __forceinline__ void per_block_cast(uint64_t x, uint64_t out, uint64_
 #pragma unroll
   for (uint32_t w = 0; w < kWarps; ++w) amax = fmaxf(amax, warp_amax[w]);
   const float scale = scale_for_amax(amax);
+  const float rcp = __frcp_rn(scale);
   if (threadIdx.x == 0) reinterpret_cast<float*>(sfb)[blockIdx.x] = scale;
 #pragma unroll
   for (uint32_t p = 0; p < kPasses; ++p) {
     const uint32_t row = first_row + p * kRowsPerPass;
     if (row < n && col < k) {
       const uint64_t global_row = static_cast<uint64_t>(g) * n + row;
-      ptx::st_global_v4(reinterpret_cast<void*>(out + global_row * k + col), quantize16(v[p], scale));
+      const ptx::U32x4 codes = has_inf ? quantize16_div(v[p], scale) : quantize16(v[p], scale, rcp);
+      ptx::st_global_v4(reinterpret_cast<void*>(out + global_row * k + col), codes);
     }
   }
 }
