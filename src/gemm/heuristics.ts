@@ -50,9 +50,9 @@ export const MIN_STAGES = 3;
 // - a fixed cost per tile (epilogue, scheduler, pipeline hand-off) and per launch.
 const TENSOR_FLOPS_PER_SM = 9.4e12;
 const ONE_WARPGROUP_EFFICIENCY = 0.6;
-// BLOCK_M = 256 (two 128-row waves per k-block): unmeasured at the time of writing; kept just under
-// 1 so it is picked only where it saves operand ingest.
-const TWO_WAVE_EFFICIENCY = 0.98;
+// BLOCK_M = 256 (two 128-row waves per k-block, B tile reused from shared memory): measured 7-14%
+// faster per FLOP than 128 x 128 on the M = 4096 rows (run 7 in docs/perf-notes.md).
+const TWO_WAVE_EFFICIENCY = 1.1;
 const ODD_BLOCK_N_EFFICIENCY = 0.88;
 const INGEST_BYTES_PER_SM = 75e9;
 const DRAM_BYTES_PER_S = 3.2e12;
@@ -139,6 +139,8 @@ export function candidateConfigs(p: GemmProblem, limits: DeviceLimits): KernelCo
         // warpgroup FP32 accumulation does not (test/cpu/gemm-reachable-compile.test.ts checks this).
         if (blockN === 192 && blockM === 128 && (p.gemmType !== "dense" || clusterM * clusterN > 1 || !tmaStore)) continue;
         if (blockN === 192 && p.accumulate) continue;
+        // With BLOCK_M = 256 the multicast producer path spills 8 bytes at 40 registers.
+        if (blockM === 256 && clusterM * clusterN > 1) continue;
         out.push({ blockM, blockN, numStages, clusterM, clusterN, rasterGroupN: 8, tmaStore, orderedMath: orderedMathFor(blockN, p.k), scaleBSource: scaleBSourceFor(p.k) });
       }
     }

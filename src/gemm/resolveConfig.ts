@@ -27,6 +27,9 @@ export function resolveConfig(p: GemmProblem, limits: DeviceLimits, override: Pa
   if (merged.blockM === 256 && merged.blockN > 128) {
     throw new InvalidArgumentError("config.blockN", "BLOCK_M = 256 holds two waves of accumulators: BLOCK_N must be at most 128", merged.blockN);
   }
+  if (merged.blockM === 256 && merged.clusterM * merged.clusterN > 1) {
+    throw new InvalidArgumentError("config", "BLOCK_M = 256 runs without a cluster (its multicast producer would spill)", merged);
+  }
   if (merged.blockM === 256 && p.gemmType === "contiguous") {
     throw new InvalidArgumentError("config.blockM", "contiguous grouped GEMMs use BLOCK_M <= 128 (a 256-row tile could span two experts)", merged.blockM);
   }
