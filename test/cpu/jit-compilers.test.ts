@@ -117,15 +117,23 @@ describe.skipIf(nvcc === undefined)("NvccCompiler (sm_90a, no GPU needed)", () =
 
 describe("NVRTC discovery", () => {
   test("a missing library is reported at first use, naming the override, not at import", () => {
-    // The modules are imported above without error; the override is the only candidate, so this
-    // holds on machines that have NVRTC too.
-    withEnv({ BUNGEMM_LIBNVRTC: "/nonexistent/libnvrtc.so.13" }, () => {
-      const compiler = new NvrtcCompiler();
-      const call = () => compiler.compile({ source: kernelSource, kernelName: "k", arch: "sm_90a", includeDirs: [] });
-      expect(call).toThrow(LibraryNotFoundError);
-      expect(call).toThrow(/BUNGEMM_LIBNVRTC/);
-      expect(call).toThrow(/nonexistent\/libnvrtc\.so\.13 \(no such file\)/);
-    });
+    // A fresh process: libnvrtc is opened once per process, so where another test (or this machine's
+    // GPU tests) already loaded the real one, an override set later would not be consulted.
+    const script = `
+      const { NvrtcCompiler } = await import(${JSON.stringify(join(import.meta.dir, "../../src/jit/nvrtcCompiler.ts"))});
+      const { LibraryNotFoundError } = await import(${JSON.stringify(join(import.meta.dir, "../../src/errors.ts"))});
+      const compiler = new NvrtcCompiler(); // importing and constructing must not load the library
+      try {
+        compiler.compile({ source: 'extern "C" __global__ void k() {}', kernelName: "k", arch: "sm_90a", includeDirs: [] });
+        console.log("compiled");
+      } catch (error) {
+        console.log(JSON.stringify({ notFound: error instanceof LibraryNotFoundError, message: String(error.message) }));
+      }`;
+    const run = Bun.spawnSync([process.execPath, "-e", script], { env: { ...process.env, BUNGEMM_LIBNVRTC: "/nonexistent/libnvrtc.so.13" } });
+    const out = JSON.parse(run.stdout.toString().trim()) as { notFound: boolean; message: string };
+    expect(out.notFound).toBe(true);
+    expect(out.message).toContain("BUNGEMM_LIBNVRTC");
+    expect(out.message).toMatch(/nonexistent\/libnvrtc\.so\.13 \(no such file\)/);
   });
 
   test.skipIf(nvrtcLoads())("without libnvrtc on this machine, the error lists every place tried", () => {
@@ -151,10 +159,13 @@ describe("NVRTC discovery", () => {
 
 describe("selectCompiler", () => {
   test.skipIf(nvcc === undefined)("auto falls back to nvcc when libnvrtc does not load", () => {
-    withEnv({ BUNGEMM_LIBNVRTC: "/nonexistent/libnvrtc.so" }, () => {
-      const compiler = selectCompiler({ ...readSettings(), compiler: "auto" });
-      expect(compiler.backend).toBe("nvcc");
-    });
+    // A fresh process, for the reason given in the NVRTC discovery test above.
+    const script = `
+      const { selectCompiler } = await import(${JSON.stringify(join(import.meta.dir, "../../src/jit/selectCompiler.ts"))});
+      const { readSettings } = await import(${JSON.stringify(join(import.meta.dir, "../../src/env.ts"))});
+      console.log(selectCompiler({ ...readSettings(), compiler: "auto" }).backend);`;
+    const run = Bun.spawnSync([process.execPath, "-e", script], { env: { ...process.env, BUNGEMM_LIBNVRTC: "/nonexistent/libnvrtc.so" } });
+    expect(run.stdout.toString().trim()).toBe("nvcc");
   });
 
   test("an explicit backend is honoured; nvrtc is not loaded until used", () => {
