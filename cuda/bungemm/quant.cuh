@@ -123,63 +123,42 @@ __device__ __forceinline__ ptx::U32x4 quantize16_div(const float (&v)[kValuesPer
 
 // x: [G][m] rows of `x_row_stride` elements (the first k used); out: [G][m][k] e4m3;
 // sfa: [G][ceil(k/128)][aligned_rows(m)] f32. k is a multiple of 16; addresses 16-byte aligned.
-// Strips per 8-lane group in the per-token cast (src/quant/kernels.ts STRIPS_PER_GROUP must match).
-constexpr uint32_t kStripsPerGroup = 2;
-
 template <bool kInF32>
 __device__ __forceinline__ void per_token_cast(uint64_t x, uint64_t out, uint64_t sfa, uint32_t m, uint32_t k,
                                                uint32_t num_groups, uint64_t x_row_stride) {
   constexpr uint32_t kInBytes = kInF32 ? 4 : 2;
   const uint32_t m_pad = aligned_rows(m);
   const uint32_t k_blocks = ceil_div(k, kBlock);
-  const uint32_t num_strips = num_groups * k_blocks * m_pad;
-  // Each 8-lane group casts kStripsPerGroup strips, a grid apart, with all their loads issued
-  // before the first reduction: twice the bytes in flight per thread (one 32-byte bf16 load per
-  // lane and strip left the bf16 cast latency-bound at ~71% of copy bandwidth).
-  const uint32_t group_stride = gridDim.x * (kThreads / kLanesPerStrip);
-  const uint32_t first_strip = blockIdx.x * (kThreads / kLanesPerStrip) + threadIdx.x / kLanesPerStrip;
+  const uint32_t strip = blockIdx.x * (kThreads / kLanesPerStrip) + threadIdx.x / kLanesPerStrip;
   // A strip's 8 lanes leave together, so the shuffles below never wait on an exited lane.
-  if (first_strip >= num_strips) return;
+  if (strip >= num_groups * k_blocks * m_pad) return;
   const uint32_t lane_in_strip = threadIdx.x % kLanesPerStrip;
-  const uint32_t strip_mask = 0xffu << (threadIdx.x % 32 / kLanesPerStrip * kLanesPerStrip);
+  const uint32_t row = strip % m_pad;
+  const uint32_t kb = strip / m_pad % k_blocks;
+  const uint32_t g = strip / m_pad / k_blocks;
+  const uint32_t col = kb * kBlock + lane_in_strip * kValuesPerLane;
+  const bool active = row < m && col < k;  // padding rows and the tail of a partial k-block
 
-  float v[kStripsPerGroup][kValuesPerLane];
-  float amax[kStripsPerGroup];
-  bool has_inf[kStripsPerGroup], active[kStripsPerGroup], valid[kStripsPerGroup];
-  uint32_t row[kStripsPerGroup], col[kStripsPerGroup];
-  uint64_t global_row[kStripsPerGroup];
-#pragma unroll
-  for (uint32_t s = 0; s < kStripsPerGroup; ++s) {
-    const uint32_t strip = first_strip + s * group_stride;
-    valid[s] = strip < num_strips;  // uniform across the strip's 8 lanes
-    row[s] = strip % m_pad;
-    const uint32_t kb = strip / m_pad % k_blocks;
-    const uint32_t g = strip / m_pad / k_blocks;
-    col[s] = kb * kBlock + lane_in_strip * kValuesPerLane;
-    active[s] = valid[s] && row[s] < m && col[s] < k;  // padding rows and the tail of a partial k-block
-    global_row[s] = static_cast<uint64_t>(g) * m + row[s];
-    amax[s] = 0.0f;
-    has_inf[s] = false;
-    if (active[s]) load16<kInF32>(reinterpret_cast<const void*>(x + (global_row[s] * x_row_stride + col[s]) * kInBytes), v[s]);
+  float v[kValuesPerLane];
+  float amax = 0.0f;
+  bool has_inf = false;
+  const uint64_t global_row = static_cast<uint64_t>(g) * m + row;
+  if (active) {
+    load16<kInF32>(reinterpret_cast<const void*>(x + (global_row * x_row_stride + col) * kInBytes), v);
+    amax = abs_max16(v);
+    has_inf = amax == __int_as_float(0x7f800000);
+    if (has_inf) amax = amax16(v);  // rare: the finite amax
   }
+  const uint32_t strip_mask = 0xffu << (threadIdx.x % 32 / kLanesPerStrip * kLanesPerStrip);
 #pragma unroll
-  for (uint32_t s = 0; s < kStripsPerGroup; ++s) {
-    if (!valid[s]) continue;
-    if (active[s]) {
-      amax[s] = abs_max16(v[s]);
-      has_inf[s] = amax[s] == __int_as_float(0x7f800000);
-      if (has_inf[s]) amax[s] = amax16(v[s]);  // rare: the finite amax
-    }
-#pragma unroll
-    for (uint32_t offset = kLanesPerStrip / 2; offset > 0; offset /= 2) {
-      amax[s] = fmaxf(amax[s], __shfl_xor_sync(strip_mask, amax[s], offset));
-    }
-    const float scale = row[s] < m ? scale_for_amax(amax[s]) : 0.0f;
-    if (lane_in_strip == 0) reinterpret_cast<float*>(sfa)[first_strip + s * group_stride] = scale;
-    if (active[s]) {
-      const ptx::U32x4 codes = has_inf[s] ? quantize16_div(v[s], scale) : quantize16(v[s], scale, __frcp_rn(scale));
-      ptx::st_global_v4(reinterpret_cast<void*>(out + global_row[s] * k + col[s]), codes);
-    }
+  for (uint32_t offset = kLanesPerStrip / 2; offset > 0; offset /= 2) {
+    amax = fmaxf(amax, __shfl_xor_sync(strip_mask, amax, offset));
+  }
+  const float scale = row < m ? scale_for_amax(amax) : 0.0f;
+  if (lane_in_strip == 0) reinterpret_cast<float*>(sfa)[strip] = scale;
+  if (active) {
+    const ptx::U32x4 codes = has_inf ? quantize16_div(v, scale) : quantize16(v, scale, __frcp_rn(scale));
+    ptx::st_global_v4(reinterpret_cast<void*>(out + global_row * k + col), codes);
   }
 }
 

@@ -17,10 +17,8 @@ import type { Stream } from "../runtime/stream.ts";
 export const QUANT_THREADS = 256;
 /** e4m3 codes (and input values) per thread in the cast and dequantize kernels. */
 export const VALUES_PER_THREAD = 16;
-/** Strips each 8-lane group of the per-token cast handles (kStripsPerGroup in cuda/bungemm/quant.cuh). */
-export const STRIPS_PER_GROUP = 2;
-/** 1x128 strips per CTA of the per-token cast: 8 lanes per strip, STRIPS_PER_GROUP strips per 8 lanes. */
-export const STRIPS_PER_CTA = (QUANT_THREADS / 8) * STRIPS_PER_GROUP;
+/** 1x128 strips per CTA of the per-token cast: 8 lanes per strip. */
+export const STRIPS_PER_CTA = QUANT_THREADS / 8;
 
 const CAST_FIELDS: readonly KernelArgField[] = [
   { name: "x", kind: "u64" },
