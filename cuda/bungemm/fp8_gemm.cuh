@@ -85,6 +85,10 @@ struct Fp8GemmConfig {
   // The 1024 bytes of slack let the kernel align the dynamic shared-memory base to a swizzle atom.
   static constexpr uint32_t kSmemBytes =
       1024 + (kSmemD + 1023) / 1024 * 1024 + kNumStages * (kSmemA + kSmemB + kSmemSfa) + kSmemSfb + kSmemBarriers;
+  // Bytes one stage receives with full-height boxes. The host passes the exact count per launch:
+  // when all of M fits in fewer rows than BLOCK_M it shrinks the A and A-scale boxes to those rows
+  // (the rest of the tile holds stale data that only feeds output rows that are never stored),
+  // because TMA fills out-of-bounds box rows slowly (M = 1 ran up to 1.65x slower than M = 64).
   static constexpr uint32_t kStageTxBytes = kSmemA + kSmemB + kBlockM * 4;
 
   static_assert(kBlockM == 64 || kBlockM == 128 || kBlockM == 256, "BLOCK_M is 64, 128 or 256");
@@ -131,7 +135,7 @@ template <typename Cfg>
 __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const TmaDescriptor* tmap_b,
                                               const TmaDescriptor* tmap_sfa, const TmaDescriptor* tmap_d,
                                               const float* __restrict__ sfb, void* d, const float* c,
-                                              const int32_t* grouped_layout, uint32_t m) {
+                                              const int32_t* grouped_layout, uint32_t m, uint32_t stage_tx_bytes) {
   constexpr uint32_t kShapeN = Cfg::kShapeN, kBlockM = Cfg::kBlockM, kBlockN = Cfg::kBlockN;
   constexpr uint32_t kNumStages = Cfg::kNumStages, kNumGroups = Cfg::kNumGroups;
   constexpr uint32_t kClusterM = Cfg::kClusterM, kClusterN = Cfg::kClusterN;
@@ -200,7 +204,7 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
         const int32_t sfa_y0 = static_cast<int32_t>(masked ? tile.group * kNumKBlocks : 0);
         for (uint32_t kb = 0; kb < kNumKBlocks; ++kb) {
           ptx::mbarrier_wait(empty + stage, phase ^ 1);
-          ptx::mbarrier_arrive_expect_tx(full + stage, Cfg::kStageTxBytes);
+          ptx::mbarrier_arrive_expect_tx(full + stage, stage_tx_bytes);
           const int32_t k0 = static_cast<int32_t>(kb * Cfg::kBlockK);
           uint8_t* a_dst = smem_a + stage * Cfg::kSmemA;
           uint8_t* b_dst = smem_b + stage * Cfg::kSmemB;

@@ -24,10 +24,11 @@ using Cfg = bungemm::Fp8GemmConfig<
 extern "C" __global__ void __launch_bounds__({{kernelName}}_config::Cfg::kNumThreads, 1) {{kernelName}}(
     const __grid_constant__ bungemm::TmaDescriptor tmap_a, const __grid_constant__ bungemm::TmaDescriptor tmap_b,
     const __grid_constant__ bungemm::TmaDescriptor tmap_sfa, const __grid_constant__ bungemm::TmaDescriptor tmap_d,
-    const float* sfb, void* d, const float* c, const bungemm::int32_t* grouped_layout, bungemm::uint32_t m) {
+    const float* sfb, void* d, const float* c, const bungemm::int32_t* grouped_layout, bungemm::uint32_t m,
+    bungemm::uint32_t stage_tx_bytes) {
   using Cfg = {{kernelName}}_config::Cfg;
   static_assert(Cfg::kSmemBytes == {{sharedBytes}}u, "host and kernel disagree on the shared-memory size");
-  bungemm::fp8_gemm_impl<Cfg>(&tmap_a, &tmap_b, &tmap_sfa, &tmap_d, sfb, d, c, grouped_layout, m);
+  bungemm::fp8_gemm_impl<Cfg>(&tmap_a, &tmap_b, &tmap_sfa, &tmap_d, sfb, d, c, grouped_layout, m, stage_tx_bytes);
 }
 `;
 
@@ -42,6 +43,7 @@ export const GEMM_KERNEL_PARAMS = [
   { name: "c", kind: "u64" },
   { name: "grouped_layout", kind: "u64" },
   { name: "m", kind: "u32" },
+  { name: "stage_tx_bytes", kind: "u32" },
 ] as const;
 
 export function gemmKernelName(p: GemmProblem, cfg: KernelConfig, singleLevel = false): string {

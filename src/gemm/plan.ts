@@ -46,6 +46,8 @@ function storePanelCols(blockN: number): 64 | 32 | 16 {
 
 export class GemmPlan {
   readonly sharedBytes: number;
+  /** Bytes each pipeline stage receives (the producer's expect-tx count). */
+  readonly stageTxBytes: number;
   readonly kernelName: string;
   private readonly fn: KernelFunction;
   private readonly args = new KernelArgs(GEMM_KERNEL_PARAMS);
@@ -87,12 +89,20 @@ export class GemmPlan {
     this.fn = getKernel(device, { name: this.kernelName, source: gemmKernelSource(p, cfg, this.sharedBytes, singleLevel) });
     this.fn.setMaxDynamicSharedBytes(this.sharedBytes);
 
+    // Boxes: full tiles, except that a dense problem whose M fits in one m-block loads only the rows
+    // that exist (8-row swizzle atoms of A, 4-float TMA granules of its scales): TMA fills
+    // out-of-bounds rows slowly, and the kernel never stores rows past M (see kStageTxBytes).
+    const shrink = p.gemmType === "dense" && p.m > 0 && p.m < cfg.blockM && cfg.clusterN === 1;
+    const aBoxRows = shrink ? Math.max(8, Math.ceil(p.m / 8) * 8) : cfg.blockM / cfg.clusterN;
+    const sfaBoxRows = shrink ? Math.max(4, Math.ceil(p.m / 4) * 4) : cfg.blockM;
+    this.stageTxBytes = aBoxRows * cfg.clusterN * BLOCK_K + cfg.blockN * BLOCK_K + sfaBoxRows * 4;
+
     const panel = storePanelCols(cfg.blockN);
     const swizzleOfPanel = ({ 64: "128B", 32: "64B", 16: "32B" } as const)[panel];
     this.maps = {
-      tmap_a: { tensor: "a", last: -1n, spec: { dtype: "e4m3", globalAddress: 0n, globalDims: [p.k, rowsA], globalStridesBytes: [p.k], boxDims: [BLOCK_K, cfg.blockM / cfg.clusterN], swizzle: "128B" } },
+      tmap_a: { tensor: "a", last: -1n, spec: { dtype: "e4m3", globalAddress: 0n, globalDims: [p.k, rowsA], globalStridesBytes: [p.k], boxDims: [BLOCK_K, aBoxRows], swizzle: "128B" } },
       tmap_b: { tensor: "b", last: -1n, spec: { dtype: "e4m3", globalAddress: 0n, globalDims: [p.k, g * p.n], globalStridesBytes: [p.k], boxDims: [BLOCK_K, cfg.blockN / cfg.clusterM], swizzle: "128B" } },
-      tmap_sfa: { tensor: "sfa", last: -1n, spec: { dtype: "f32", globalAddress: 0n, globalDims: [Math.max(p.m, 1), (masked ? g : 1) * kb], globalStridesBytes: [alignedM(p.m) * 4], boxDims: [cfg.blockM, 1], swizzle: "none", l2Promotion: "none" } },
+      tmap_sfa: { tensor: "sfa", last: -1n, spec: { dtype: "f32", globalAddress: 0n, globalDims: [Math.max(p.m, 1), (masked ? g : 1) * kb], globalStridesBytes: [alignedM(p.m) * 4], boxDims: [sfaBoxRows, 1], swizzle: "none", l2Promotion: "none" } },
       tmap_d: { tensor: "d", last: -1n, spec: { dtype: "bf16", globalAddress: 0n, globalDims: [p.n, rowsA], globalStridesBytes: [p.n * 2], boxDims: [panel, 64], swizzle: swizzleOfPanel, l2Promotion: "none" } },
     };
     if (!cfg.tmaStore) this.args.set("tmap_d", ZERO_MAP);
@@ -109,6 +119,7 @@ export class GemmPlan {
       cluster: clusterSize > 1 ? [clusterSize, 1, 1] : undefined,
     };
     this.args.set("m", p.m);
+    this.args.set("stage_tx_bytes", this.stageTxBytes);
   }
 
   /** The grid this plan launches (CTAs along x). */

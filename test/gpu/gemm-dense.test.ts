@@ -91,6 +91,9 @@ describe.skipIf(!gpu.ok)("fp8GemmNt on the GPU", () => {
   const edges: [string, number, number, number, CaseOptions?][] = [
     ["M = 1", 1, 2112, 7168],
     ["M = 7", 7, 4096, 512],
+    ["M = 33 in one 64-row tile, B shared by a 2-CTA cluster (shrunk A box)", 33, 1024, 1024, { config: { blockM: 64, blockN: 64, clusterM: 2, clusterN: 1 } }],
+    ["M = 100 in one 128-row tile (shrunk A box, 104 rows)", 100, 1000, 2048, { config: { blockM: 128, blockN: 128, clusterM: 1, clusterN: 1 } }],
+    ["M = 200 in one 256-row tile (shrunk A box across both waves)", 200, 512, 1024, { config: { blockM: 256, blockN: 128, clusterM: 1, clusterN: 1 } }],
     ["M = 129 (two m-blocks, 1 real row in the second)", 129, 7168, 2048],
     ["N not a multiple of BLOCK_N nor of 128", 200, 1000, 256],
     ["K = 128 (one k-block)", 128, 1024, 128],
