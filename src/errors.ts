@@ -108,5 +108,12 @@ function formatValue(value: unknown): string {
   if (typeof value === "bigint") return `${value}n`;
   if (Array.isArray(value)) return `[${value.map(formatValue).join(", ")}]`;
   if (typeof value === "string") return JSON.stringify(value);
+  if (value !== null && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
+    try {
+      return JSON.stringify(value, (_key, v: unknown) => (typeof v === "bigint" ? `${v}n` : v));
+    } catch {
+      // A cyclic object: fall through to its default description.
+    }
+  }
   return String(value);
 }

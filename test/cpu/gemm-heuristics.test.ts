@@ -1,0 +1,133 @@
+/**
+ * The heuristics' invariants, on every DESIGN §7 shape and a sweep of odd ones: whatever they pick
+ * fits the device, is a configuration the kernel accepts (its static_asserts restated), and follows
+ * the rules each exclusion in src/gemm/heuristics.ts explains.
+ */
+import { describe, expect, test } from "bun:test";
+import {
+  BLOCK_N_CANDIDATES,
+  MAX_STAGES,
+  MIN_STAGES,
+  candidateConfigs,
+  estimateSeconds,
+  maxStages,
+  selectConfig,
+} from "../../src/gemm/heuristics.ts";
+import { blockNStraddlesAtMostTwo, sharedMemoryBytes, threadsPerCta, type GemmProblem, type KernelConfig } from "../../src/gemm/config.ts";
+import { resolveConfig } from "../../src/gemm/resolveConfig.ts";
+import { InvalidArgumentError } from "../../src/errors.ts";
+
+const H200 = { numSms: 132, maxSharedBytes: 232448 };
+const DENSE_NK: [number, number][] = [[2112, 7168], [24576, 1536], [32768, 512], [7168, 16384], [4096, 7168], [7168, 2048]];
+
+function dense(m: number, n: number, k: number, extra: Partial<GemmProblem> = {}): GemmProblem {
+  return { gemmType: "dense", m, n, k, numGroups: 1, outDtype: "bf16", accumulate: false, ...extra };
+}
+
+function problems(): GemmProblem[] {
+  const out: GemmProblem[] = [];
+  for (const m of [1, 7, 64, 65, 128, 129, 300, 4096, 8192]) for (const [n, k] of DENSE_NK) out.push(dense(m, n, k));
+  out.push(dense(8192, 8192, 8192), dense(33, 1000, 272), dense(100, 2111, 512), dense(129, 1000, 1024, { outDtype: "f32", accumulate: true }));
+  for (const [g, e] of [[1, 1024], [2, 512], [4, 256]] as const) {
+    for (const [n, k] of [[4096, 7168], [7168, 2048]] as const) {
+      out.push({ gemmType: "masked", m: 2 * e, n, k, numGroups: g, expectedM: e, outDtype: "bf16", accumulate: false });
+    }
+  }
+  for (const [g, mPer, n, k] of [[4, 8192, 4096, 7168], [8, 4096, 7168, 2048]] as const) {
+    out.push({ gemmType: "contiguous", m: g * mPer, n, k, numGroups: g, outDtype: "bf16", accumulate: false });
+  }
+  return out;
+}
+
+function kernelAccepts(p: GemmProblem, c: KernelConfig): void {
+  expect([64, 128, 256]).toContain(c.blockM);
+  expect(c.blockN % 16).toBe(0);
+  expect(blockNStraddlesAtMostTwo(c.blockN)).toBe(true);
+  expect(c.numStages).toBeGreaterThanOrEqual(MIN_STAGES);
+  expect(c.numStages).toBeLessThanOrEqual(MAX_STAGES);
+  expect(sharedMemoryBytes(c, p.k)).toBeLessThanOrEqual(H200.maxSharedBytes);
+  expect(c.clusterM * c.clusterN).toBeLessThanOrEqual(2);
+  expect(threadsPerCta(c)).toBe(c.blockM === 64 ? 256 : 384);
+  // TMA boxes: at most 256 rows; multicast halves whole 8-row swizzle atoms.
+  expect(c.blockM / c.clusterN).toBeLessThanOrEqual(256);
+  expect((c.blockM / c.clusterN) % 8).toBe(0);
+  expect((c.blockN / c.clusterM) % 8).toBe(0);
+}
+
+describe("selectConfig", () => {
+  for (const p of problems()) {
+    test(`${p.gemmType} M=${p.m} N=${p.n} K=${p.k} G=${p.numGroups}${p.accumulate ? " +C" : ""}: a configuration the kernel accepts`, () => {
+      const c = selectConfig(p, H200);
+      kernelAccepts(p, c);
+      expect(selectConfig(p, H200)).toEqual(c); // pure: same input, same answer
+      expect(c.tmaStore).toBe(p.outDtype === "bf16" && !p.accumulate && p.n % 8 === 0);
+      if (p.gemmType === "contiguous") expect(c.blockM === 256 || c.clusterM === 2).toBe(false);
+      if (p.gemmType === "masked") expect(c.blockM).not.toBe(256);
+      if (c.blockM === 256) expect(c.clusterM * c.clusterN).toBe(1);
+      if (c.blockN === 192) expect(c.blockM === 128 && (p.gemmType !== "dense" || !c.tmaStore || c.clusterM * c.clusterN > 1)).toBe(false);
+    });
+  }
+
+  test("decode shapes (M <= 64) use one math warpgroup and many CTAs", () => {
+    for (const [n, k] of DENSE_NK) {
+      const c = selectConfig(dense(64, n, k), H200);
+      expect(c.blockM).toBe(64);
+      const tiles = Math.ceil(n / c.blockN);
+      expect(tiles).toBeGreaterThanOrEqual(Math.min(56, Math.ceil(n / 192))); // never a handful of CTAs
+    }
+  });
+
+  test("the choice is the cheapest candidate of the cost model (ties: larger tile)", () => {
+    for (const p of problems()) {
+      const chosen = estimateSeconds(p, selectConfig(p, H200), H200);
+      for (const c of candidateConfigs(p, H200)) expect(chosen).toBeLessThanOrEqual(estimateSeconds(p, c, H200) * 1.01);
+    }
+  });
+
+  test("every candidate fits, and the stage count is the most that fits", () => {
+    for (const p of problems()) {
+      for (const c of candidateConfigs(p, H200)) {
+        kernelAccepts(p, c);
+        const more = { ...c, numStages: c.numStages + 1 };
+        if (c.numStages < MAX_STAGES) expect(sharedMemoryBytes(more, p.k)).toBeGreaterThan(H200.maxSharedBytes);
+      }
+    }
+  });
+
+  test("the cost model prefers a full last wave: fewer waves never cost more at equal tile shape", () => {
+    const p = dense(4096, 7168, 2048);
+    const c = selectConfig(p, H200);
+    const fewerSms = estimateSeconds(p, c, { ...H200, numSms: 66 });
+    expect(fewerSms).toBeGreaterThan(estimateSeconds(p, c, H200));
+  });
+
+  test("BLOCK_N candidates: multiples of 16 whose tiles straddle at most two B-scale blocks", () => {
+    expect(BLOCK_N_CANDIDATES).toEqual([16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 192]);
+  });
+
+  test("a smaller shared-memory limit lowers the stage count, and a too-small one leaves no candidate", () => {
+    expect(maxStages(128, 128, 7168, true, { numSms: 132, maxSharedBytes: 120_000 })).toBeLessThan(maxStages(128, 128, 7168, true, H200));
+    expect(maxStages(256, 128, 7168, true, { numSms: 132, maxSharedBytes: 100_000 })).toBe(0);
+    expect(() => selectConfig(dense(4096, 4096, 7168), { numSms: 132, maxSharedBytes: 20_000 })).toThrow(/no kernel configuration fits/);
+  });
+});
+
+describe("resolveConfig (overrides)", () => {
+  test("an override keeps the rest of the heuristics' choice and re-derives the stages for a new tile", () => {
+    const p = dense(4096, 7168, 2048);
+    const c = resolveConfig(p, H200, { blockM: 64, blockN: 64 });
+    expect(c.blockM).toBe(64);
+    expect(c.numStages).toBe(maxStages(64, 64, p.k, c.tmaStore, H200, c.scaleBSource));
+  });
+
+  test("overrides the kernel cannot take are refused with the rule", () => {
+    const p = dense(4096, 7168, 2048);
+    expect(() => resolveConfig(p, H200, { blockM: 256, blockN: 192 })).toThrow(InvalidArgumentError);
+    expect(() => resolveConfig(p, H200, { blockM: 256, blockN: 128, clusterM: 2 })).toThrow(/without a cluster/);
+    expect(() => resolveConfig(p, H200, { blockM: 128, blockN: 128, clusterM: 2, clusterN: 2 })).toThrow(/not both/);
+    expect(() => resolveConfig(p, H200, { blockM: 128, blockN: 128, numStages: 12 })).toThrow(/shared memory/);
+    const grouped: GemmProblem = { gemmType: "contiguous", m: 4096, n: 4096, k: 7168, numGroups: 4, outDtype: "bf16", accumulate: false };
+    expect(() => resolveConfig(grouped, H200, { clusterM: 2, clusterN: 1 })).toThrow(/cannot share B/);
+    expect(() => resolveConfig(grouped, H200, { blockM: 256, blockN: 128 })).toThrow(/two experts/);
+  });
+});
