@@ -143,7 +143,7 @@ export function candidateConfigs(p: GemmProblem, limits: DeviceLimits): KernelCo
         if (blockN === 192 && p.accumulate) continue;
         // With BLOCK_M = 256 the multicast producer path spills 8 bytes at 40 registers.
         if (blockM === 256 && clusterM * clusterN > 1) continue;
-        out.push({ blockM, blockN, numStages, clusterM, clusterN, rasterGroupN: 8, tmaStore, orderedMath: orderedMathFor(blockN, p.k), scaleBSource: scaleBSourceFor(p.k) });
+        out.push({ blockM, blockN, numStages, clusterM, clusterN, rasterGroupN: 8, tmaStore, orderedMath: blockM >= 128 && orderedMathFor(blockN, p.k), scaleBSource: scaleBSourceFor(p.k) });
       }
     }
   }

@@ -53,7 +53,8 @@ export class GemmPlan {
   private readonly args = new KernelArgs(GEMM_KERNEL_PARAMS);
   private readonly launch: LaunchOptions;
   private readonly rules: Record<"a" | "sfa" | "b" | "sfb" | "d", OperandRule> & { c?: OperandRule; groupedLayout?: OperandRule };
-  private readonly maps: Record<MapName, { spec: TensorMapSpec; tensor: "a" | "b" | "sfa" | "d"; last: bigint }>;
+  /** Each map's spec and the address and row stride it was last encoded for (re-encoded only when they move). */
+  private readonly maps: Record<MapName, { spec: TensorMapSpec; lastAddress: bigint; lastRowStride: number }>;
   private readonly groups: number;
 
   /**
@@ -100,10 +101,10 @@ export class GemmPlan {
     const panel = storePanelCols(cfg.blockN);
     const swizzleOfPanel = ({ 64: "128B", 32: "64B", 16: "32B" } as const)[panel];
     this.maps = {
-      tmap_a: { tensor: "a", last: -1n, spec: { dtype: "e4m3", globalAddress: 0n, globalDims: [p.k, rowsA], globalStridesBytes: [p.k], boxDims: [BLOCK_K, aBoxRows], swizzle: "128B" } },
-      tmap_b: { tensor: "b", last: -1n, spec: { dtype: "e4m3", globalAddress: 0n, globalDims: [p.k, g * p.n], globalStridesBytes: [p.k], boxDims: [BLOCK_K, cfg.blockN / cfg.clusterM], swizzle: "128B" } },
-      tmap_sfa: { tensor: "sfa", last: -1n, spec: { dtype: "f32", globalAddress: 0n, globalDims: [Math.max(p.m, 1), (masked ? g : 1) * kb], globalStridesBytes: [alignedM(p.m) * 4], boxDims: [sfaBoxRows, 1], swizzle: "none", l2Promotion: "none" } },
-      tmap_d: { tensor: "d", last: -1n, spec: { dtype: "bf16", globalAddress: 0n, globalDims: [p.n, rowsA], globalStridesBytes: [p.n * 2], boxDims: [panel, 64], swizzle: swizzleOfPanel, l2Promotion: "none" } },
+      tmap_a: { lastAddress: -1n, lastRowStride: -1, spec: { dtype: "e4m3", globalAddress: 0n, globalDims: [p.k, rowsA], globalStridesBytes: [p.k], boxDims: [BLOCK_K, aBoxRows], swizzle: "128B" } },
+      tmap_b: { lastAddress: -1n, lastRowStride: -1, spec: { dtype: "e4m3", globalAddress: 0n, globalDims: [p.k, g * p.n], globalStridesBytes: [p.k], boxDims: [BLOCK_K, cfg.blockN / cfg.clusterM], swizzle: "128B" } },
+      tmap_sfa: { lastAddress: -1n, lastRowStride: -1, spec: { dtype: "f32", globalAddress: 0n, globalDims: [Math.max(p.m, 1), (masked ? g : 1) * kb], globalStridesBytes: [alignedM(p.m) * 4], boxDims: [sfaBoxRows, 1], swizzle: "none", l2Promotion: "none" } },
+      tmap_d: { lastAddress: -1n, lastRowStride: -1, spec: { dtype: "bf16", globalAddress: 0n, globalDims: [p.n, rowsA], globalStridesBytes: [p.n * 2], boxDims: [panel, 64], swizzle: swizzleOfPanel, l2Promotion: "none" } },
     };
     if (!cfg.tmaStore) this.args.set("tmap_d", ZERO_MAP);
 
@@ -144,14 +145,11 @@ export class GemmPlan {
     if (r.groupedLayout !== undefined) checkOperand("groupedLayout", ops.groupedLayout, r.groupedLayout, this.device);
     if (this.problem.m === 0) return;
 
-    // A row stride other than K (a strided view) changes the map; keep it in the spec.
-    const rowStride = (t: Tensor): number => t.strides[t.shape.length - 2] ?? this.problem.k;
-    this.maps.tmap_a.spec.globalStridesBytes = [rowStride(ops.a)];
-    this.maps.tmap_b.spec.globalStridesBytes = [rowStride(ops.b)];
-    this.refreshMap("tmap_a", ops.a, rowStride(ops.a));
-    this.refreshMap("tmap_b", ops.b, rowStride(ops.b));
-    this.refreshMap("tmap_sfa", ops.sfa, 0);
-    if (this.config.tmaStore) this.refreshMap("tmap_d", ops.d, 0);
+    // A and B may be strided views (row stride ≥ K): their stride is part of the map.
+    this.refreshMap("tmap_a", ops.a, ops.a.strides[ops.a.shape.length - 2] ?? this.problem.k);
+    this.refreshMap("tmap_b", ops.b, ops.b.strides[ops.b.shape.length - 2] ?? this.problem.k);
+    this.refreshMap("tmap_sfa", ops.sfa, -1);
+    if (this.config.tmaStore) this.refreshMap("tmap_d", ops.d, -1);
     this.args.set("sfb", ops.sfb.ptr);
     this.args.set("d", ops.d.ptr);
     this.args.set("c", ops.c !== undefined ? ops.c.ptr : 0n);
@@ -160,15 +158,20 @@ export class GemmPlan {
     launchKernel(this.fn, this.launch, this.args);
   }
 
-  private refreshMap(name: MapName, t: Tensor, strideKey: number): void {
+  /**
+   * Re-encodes map `name` only when the tensor's address or (for A and B) row stride differs from
+   * the last launch: a warm call with the same buffers encodes nothing. `rowStride` -1: fixed stride.
+   */
+  private refreshMap(name: MapName, t: Tensor, rowStride: number): void {
     const entry = this.maps[name];
     const address = t.ptr;
-    const key = address ^ (BigInt(strideKey) << 48n);
-    if (entry.last === key) return;
+    if (address === entry.lastAddress && rowStride === entry.lastRowStride) return;
     entry.spec.globalAddress = address;
+    if (rowStride !== -1 && rowStride !== entry.lastRowStride) entry.spec.globalStridesBytes = [rowStride];
     const slot = this.args.tensorMapSlot(name);
     encodeTensorMapTiled(entry.spec, slot);
     this.args.set(name, slot);
-    entry.last = key;
+    entry.lastAddress = address;
+    entry.lastRowStride = rowStride;
   }
 }
