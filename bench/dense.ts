@@ -48,7 +48,7 @@ export function sampledRows(m: number): number[] {
   return m <= 1 ? [0] : [0, m - 1];
 }
 
-interface DeviceInputs extends Disposable {
+export interface DeviceInputs extends Disposable {
   a: Tensor;
   b: Tensor;
   sfa: Tensor;
@@ -58,7 +58,8 @@ interface DeviceInputs extends Disposable {
   d: Tensor;
 }
 
-function upload(device: Device, host: DenseHostInputs): DeviceInputs {
+/** The inputs on the device (scales in both layouts), and D allocated; disposing frees them all. */
+export function uploadDenseInputs(device: Device, host: DenseHostInputs): DeviceInputs {
   const { m, n, k } = host;
   const kBlocks = numBlocks(k);
   const made: Tensor[] = [];
@@ -123,7 +124,7 @@ async function runDense(ctx: BenchContext): Promise<BenchRow[]> {
     const label = `dense ${m}x${n}x${k}`;
     try {
       const host = makeDenseHostInputs(m, n, k);
-      using inputs = upload(ctx.device, host);
+      using inputs = uploadDenseInputs(ctx.device, host);
       const sampled = sampledRows(m);
       const check = { rows: sampled, reference: referenceGemmNtRows(sampled, host.a, host.sfaLogical, host.b, host.sfb, m, n, k) };
 

@@ -1,6 +1,8 @@
 /**
  * Configuration sweep for calibrating the heuristics (not part of `bun run bench`):
- *   bun bench/tune.ts [--shapes M,N,K;M,N,K...] [--top N]
+ *   bun bench/tune.ts [--shapes M,N,K;M,N,K...] [--top N] [--configs JSON]
+ * `--configs` (a JSON array of partial configurations, each applied over the heuristics' choice)
+ * times exactly those configurations and the choice instead of the automatic neighbourhood.
  * For each shape, times the heuristics' choice and the next best candidates of the cost model
  * (plus each of them with the other cluster modes), with the benchmark's clock (L2 flushed, CUDA
  * events, median), and prints one line per configuration: µs, TFLOPS, and the model's estimate.
@@ -8,30 +10,30 @@
  */
 import { Device } from "../src/runtime/device.ts";
 import { Stream } from "../src/runtime/stream.ts";
-import { Tensor } from "../src/tensor/tensor.ts";
-import { alignedM, numBlocks } from "../src/quant/layout.ts";
 import { GemmPlan } from "../src/gemm/plan.ts";
 import { candidateConfigs, estimateSeconds, maxStages, selectConfig } from "../src/gemm/heuristics.ts";
 import { deviceLimits } from "../src/gemm/resolveConfig.ts";
-import type { GemmProblem, KernelConfig } from "../src/gemm/config.ts";
+import { pipelinedPromotionFits, type GemmProblem, type KernelConfig } from "../src/gemm/config.ts";
 import { makeDenseHostInputs } from "./inputs.ts";
 import { KernelTimer } from "./timing.ts";
-import { denseShapes } from "./dense.ts";
+import { denseShapes, uploadDenseInputs } from "./dense.ts";
 
-function parseArgs(argv: string[]): { shapes: [number, number, number][]; top: number } {
+function parseArgs(argv: string[]): { shapes: [number, number, number][]; top: number; configs?: Partial<KernelConfig>[] } {
   let shapes = denseShapes();
   let top = 6;
+  let configs: Partial<KernelConfig>[] | undefined;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--shapes") shapes = (argv[++i] ?? "").split(";").map((s) => s.split(",").map(Number) as [number, number, number]);
     else if (argv[i] === "--top") top = Number(argv[++i]);
+    else if (argv[i] === "--configs") configs = JSON.parse(argv[++i] ?? "[]") as Partial<KernelConfig>[];
   }
-  return { shapes, top };
+  return { shapes, top, configs };
 }
 
 const key = (c: KernelConfig): string =>
-  `${c.blockM}x${c.blockN} s${c.numStages} c${c.clusterM}x${c.clusterN}${c.orderedMath ? " ord" : ""}${" sfb-" + c.scaleBSource}`;
+  `${c.blockM}x${c.blockN} s${c.numStages} c${c.clusterM}x${c.clusterN}${c.orderedMath && !c.pipelinedPromotion ? " ord" : ""}${" sfb-" + c.scaleBSource}${c.pipelinedPromotion ? " pipe" : ""}`;
 
-const { shapes, top } = parseArgs(Bun.argv.slice(2));
+const { shapes, top, configs } = parseArgs(Bun.argv.slice(2));
 const device = Device.get(0);
 const limits = deviceLimits(device);
 using stream = Stream.create(device);
@@ -44,6 +46,13 @@ for (const [m, n, k] of shapes) {
     .map((config) => ({ config, est: estimateSeconds(p, config, limits) }))
     .sort((x, y) => x.est - y.est);
   const picked = new Map<string, KernelConfig>([[key(chosen), chosen]]);
+  if (configs !== undefined) {
+    for (const override of configs) {
+      const c: KernelConfig = { ...chosen, ...override };
+      if (override.numStages === undefined) c.numStages = maxStages(c.blockM, c.blockN, k, c.tmaStore, limits, c.scaleBSource);
+      picked.set(key(c), c);
+    }
+  } else {
   for (const { config } of ranked.slice(0, top)) picked.set(key(config), config);
   // Each tile shape also with the other cluster modes, to see what multicast buys.
   for (const c of [...picked.values()]) {
@@ -64,21 +73,21 @@ for (const [m, n, k] of shapes) {
   for (const c of [...picked.values()]) {
     for (const scaleBSource of ["global", "math-staged", "producer"] as const) {
       const numStages = Math.min(c.numStages, maxStages(c.blockM, c.blockN, k, c.tmaStore, limits, scaleBSource));
-      if (numStages > 0) picked.set(key({ ...c, scaleBSource, numStages }), { ...c, scaleBSource, numStages });
+      const alt = { ...c, scaleBSource, numStages, pipelinedPromotion: c.pipelinedPromotion && pipelinedPromotionFits(c.blockM, c.blockN, scaleBSource) };
+      if (numStages > 0) picked.set(key(alt), alt);
     }
   }
-  const host = makeDenseHostInputs(m, n, k);
-  const kb = numBlocks(k);
-  using a = Tensor.fromHost(device, host.a, [m, k], "e4m3");
-  using b = Tensor.fromHost(device, host.b, [n, k], "e4m3");
-  using sfa = Tensor.fromHost(device, host.sfaAligned, [kb, alignedM(m)], "f32");
-  using sfb = Tensor.fromHost(device, host.sfb, [numBlocks(n), kb], "f32");
-  using d = Tensor.empty(device, [m, n], "bf16");
+  // And every one that can with pipelined promotion.
+  for (const c of [...picked.values()]) {
+    if (pipelinedPromotionFits(c.blockM, c.blockN, c.scaleBSource)) picked.set(key({ ...c, pipelinedPromotion: !c.pipelinedPromotion }), { ...c, pipelinedPromotion: !c.pipelinedPromotion });
+  }
+  }
+  using inputs = uploadDenseInputs(device, makeDenseHostInputs(m, n, k));
   const lines: { us: number; line: string }[] = [];
   for (const config of picked.values()) {
     try {
       const plan = new GemmPlan(device, p, config);
-      const t = timer.time(() => plan.run({ a, sfa, b, sfb, d }, stream), { warmup: 2, runs: 10 });
+      const t = timer.time(() => plan.run(inputs, stream), { warmup: 2, runs: 10 });
       const tflops = (2 * m * n * k) / (t.medianUs * 1e-6) / 1e12;
       const est = estimateSeconds(p, config, limits) * 1e6;
       lines.push({ us: t.medianUs, line: `${key(config).padEnd(22)} ${t.medianUs.toFixed(1).padStart(8)} us ${tflops.toFixed(0).padStart(5)} TFLOPS  model ${est.toFixed(1)} us${key(config) === key(chosen) ? "  <- heuristics" : ""}` });

@@ -51,12 +51,14 @@ for (const row of record.rows) {
     tmaStore: c.tmaStore as boolean,
     orderedMath: c.orderedMath as boolean,
     scaleBSource: c.scaleBSource as ScaleBSource,
+    // Records written before the field existed ran the serial promotion.
+    pipelinedPromotion: (c.pipelinedPromotion as boolean | undefined) ?? false,
   };
   const problem: GemmProblem = { gemmType: "dense", m: row.m, n: row.n, k: row.k, numGroups: 1, outDtype: "bf16", accumulate: false };
   const bytes = sharedMemoryBytes(config, row.k);
   const result = compileOnly(gemmKernelSource(problem, config, bytes), gemmKernelName(problem, config), nvcc);
   const info = parsePtxasInfo(result.log).find((i) => i.entry);
-  const label = `${config.blockM}x${config.blockN} s${config.numStages} c${config.clusterM}x${config.clusterN}${config.orderedMath && config.blockM >= 128 ? " ord" : ""} sfb:${config.scaleBSource}`;
+  const label = `${config.blockM}x${config.blockN} s${config.numStages} c${config.clusterM}x${config.clusterN}${config.orderedMath && config.blockM >= 128 && !config.pipelinedPromotion ? " ord" : ""} sfb:${config.scaleBSource}${config.pipelinedPromotion ? " pipe" : ""}`;
   lines.push(
     `| ${row.m} | ${row.n} | ${row.k} | ${label} | ${info?.registers ?? "?"} | ${(info?.spillStores ?? 0) + (info?.spillLoads ?? 0)} | ${info?.stackFrameBytes ?? "?"} | ${(bytes / 1024).toFixed(1)} | ${row.us.toFixed(1)} | ${row.tflops.toFixed(0)} | ${row.vsCublasLt === null ? "–" : row.vsCublasLt.toFixed(2)} |`,
   );

@@ -33,7 +33,8 @@ namespace bungemm {
 
 template <uint32_t kShapeN_, uint32_t kShapeK_, uint32_t kBlockM_, uint32_t kBlockN_, uint32_t kNumStages_,
           uint32_t kNumGroups_, GemmType kGemmType_, uint32_t kClusterM_, uint32_t kClusterN_, bool kOutF32_,
-          bool kAccumulate_, bool kTmaStore_, uint32_t kRasterGroupN_, bool kOrderedMath_ = false, uint32_t kScaleBSource_ = 0, bool kSingleLevel_ = false>
+          bool kAccumulate_, bool kTmaStore_, uint32_t kRasterGroupN_, bool kOrderedMath_ = false, uint32_t kScaleBSource_ = 0, bool kSingleLevel_ = false,
+          bool kPipelinedPromotion_ = false>
 struct Fp8GemmConfig {
   static constexpr uint32_t kShapeN = kShapeN_, kShapeK = kShapeK_, kBlockM = kBlockM_, kBlockN = kBlockN_;
   static constexpr uint32_t kNumStages = kNumStages_, kNumGroups = kNumGroups_, kRasterGroupN = kRasterGroupN_;
@@ -56,7 +57,14 @@ struct Fp8GemmConfig {
   static constexpr uint32_t kNumSfbSlots = kProducerScalesB ? 2 : 1;
   // Two math warpgroups take turns issuing their k-block's WGMMAs (0, 1, 0, 1, ...), so one
   // promotes while the other's MMAs run instead of both promoting at once with the tensor cores idle.
-  static constexpr bool kOrderedMath = kOrderedMath_ && kBlockM_ >= 128;
+  // Pipelined promotion: each math warpgroup issues k-block kb + 1's MMAs into a second accumulator
+  // before it waits for k-block kb's and promotes them, so its own queue never runs dry while it
+  // promotes (the tensor core is not left to the other warpgroup alone). Costs a second BLOCK_N / 2
+  // register accumulator, so only one wave (BLOCK_M <= 128) and staged B scales (read by index).
+  static constexpr bool kPipelinedPromotion = kPipelinedPromotion_;
+  // K-blocks per straight-line pipelined run: the last promotion of each run is not overlapped.
+  static constexpr uint32_t kPipelineRun = 4;
+  static constexpr bool kOrderedMath = kOrderedMath_ && kBlockM_ >= 128 && !kPipelinedPromotion_;
   static constexpr uint32_t kBlockK = 128;  // one scale block along K = one 128-byte swizzled row
   static constexpr uint32_t kNumKBlocks = (kShapeK + kBlockK - 1) / kBlockK;
   static constexpr uint32_t kNumSfbRows = (kShapeN + 127) / 128;
@@ -103,6 +111,8 @@ struct Fp8GemmConfig {
   static_assert(kClusterM == 1 || kBlockN % (8 * kClusterM) == 0, "each multicast half must be whole swizzle atoms");
   static_assert(!kAccumulate || kOutF32, "accumulation into C is an FP32-output option");
   static_assert(!kTmaStore || !kOutF32, "the TMA-store epilogue writes BF16");
+  static_assert(!kPipelinedPromotion || (kNumWaves == 1 && kStagedScalesB && !kSingleLevel),
+                "pipelined promotion: one wave, B scales staged in shared memory, two-level accumulation");
   static_assert(kSmemBytes <= 232448, "shared memory exceeds the 227 KB a Hopper CTA may use");
 };
 
@@ -130,6 +140,45 @@ struct SfbCursor {
     right = straddles ? __ldg(row + num_k_blocks + kb) : left;
   }
 };
+
+// A compile-time count passed to a generic lambda.
+template <uint32_t kValue_>
+struct Constant {
+  static constexpr uint32_t kValue = kValue_;
+};
+
+// Hands a consumed stage back to every producer that writes into it (both CTAs of a cluster).
+template <typename Cfg>
+__device__ __forceinline__ void release_stage(uint64_t* empty_bar, uint32_t lane) {
+  __syncwarp();
+  if (lane == 0) {
+    if constexpr (Cfg::kClusterSize > 1) {
+      #pragma unroll
+      for (uint32_t r = 0; r < Cfg::kClusterSize; ++r) ptx::mbarrier_arrive_cluster(empty_bar, r);
+    } else {
+      ptx::mbarrier_arrive(empty_bar);
+    }
+  }
+}
+
+// The promotion: one k-block's tensor-core sums, scaled by sa (per row) * sb (per 128 columns), added
+// to the FP32 accumulator. Columns from split_col on use the second B-scale row (straddling tiles).
+template <typename Cfg, uint32_t kNumAccum>
+__device__ __forceinline__ void promote(float* wave_accum, const float* accum, float sa_lo, float sa_hi, float sb_left,
+                                        float sb_right, uint32_t split_col) {
+  const float s_lo_left = sa_lo * sb_left, s_lo_right = sa_lo * sb_right;
+  const float s_hi_left = sa_hi * sb_left, s_hi_right = sa_hi * sb_right;
+  #pragma unroll
+  for (uint32_t j = 0; j < kNumAccum / 4; ++j) {
+    // NOTES: a select per 8-column chunk, not a branch: the split is uniform across the CTA.
+    const bool left = !Cfg::kMayStraddle || j * 8 < split_col;
+    const float s_lo = left ? s_lo_left : s_lo_right, s_hi = left ? s_hi_left : s_hi_right;
+    wave_accum[j * 4 + 0] += s_lo * accum[j * 4 + 0];
+    wave_accum[j * 4 + 1] += s_lo * accum[j * 4 + 1];
+    wave_accum[j * 4 + 2] += s_hi * accum[j * 4 + 2];
+    wave_accum[j * 4 + 3] += s_hi * accum[j * 4 + 3];
+  }
+}
 
 template <typename Cfg>
 __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const TmaDescriptor* tmap_b,
@@ -251,6 +300,9 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
     const uint32_t row_in_tile = wg * 64 + warp_in_wg * 16 + lane / 4;  // and row_in_tile + 8
     uint32_t stage = 0, phase = 0;
     float accum[kNumAccum], final_accum[kNumAccum * kNumWaves];
+    // Pipelined promotion: two tensor-core accumulators, and the stage of the oldest unreleased k-block.
+    float accum_pair[Cfg::kPipelinedPromotion ? 2 : 1][Cfg::kPipelinedPromotion ? kNumAccum : 1];
+    uint32_t release = 0;
     // Ordered math: warpgroup 1 hands the first turn to warpgroup 0.
     if constexpr (Cfg::kOrderedMath) {
       if (wg == 1) ptx::named_barrier_arrive(kTurnBarrier + 0, 256);
@@ -292,6 +344,54 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
 
       const uint64_t desc_a0 = ptx::make_sw128_kmajor_desc(smem_a + wg * 64 * Cfg::kBlockK);
       const uint64_t desc_b0 = ptx::make_sw128_kmajor_desc(smem_b);
+      if constexpr (Cfg::kPipelinedPromotion) {
+        // Buffer b holds the k-block in flight; k-block kb always lands in buffer kb % 2, and the
+        // loop below is unrolled by two so every buffer index is a compile-time constant.
+        float buf_sa_lo[2], buf_sa_hi[2], buf_sb_left[2], buf_sb_right[2];
+        // Waits for kb's stage, reads its scales, issues its four MMAs into accum_pair[b].
+        auto issue = [&](uint32_t b, uint32_t kb) {
+          buf_sb_left[b] = ld_shared_f32(tile_sfb + kb), buf_sb_right[b] = ld_shared_f32(tile_sfb + kNumKBlocks + kb);
+          ptx::mbarrier_wait(full + stage, phase);
+          const float* sfa_stage = smem_sfa + stage * Cfg::kSmemSfa / 4;
+          buf_sa_lo[b] = ld_shared_f32(sfa_stage + row_in_tile);
+          buf_sa_hi[b] = ld_shared_f32(sfa_stage + row_in_tile + 8);
+          const uint64_t desc_a = desc_a0 + (stage * Cfg::kSmemA >> 4);
+          const uint64_t desc_b = desc_b0 + (stage * Cfg::kSmemB >> 4);
+          #pragma unroll
+          for (uint32_t i = 0; i < kNumAccum; ++i) ptx::fence_operand(accum_pair[b][i]);
+          ptx::wgmma_fence();
+          #pragma unroll
+          for (uint32_t k = 0; k < Cfg::kBlockK / 32; ++k) Mma::mma(desc_a + 2 * k, desc_b + 2 * k, accum_pair[b], k > 0);
+          ptx::wgmma_commit();
+          if (++stage == kNumStages) stage = 0, phase ^= 1;
+        };
+        // kCount k-blocks from kb0 as one straight-line run: issue the next, wait for the current
+        // (wait_group 1), promote it. Nothing stays in flight past a run, so ptxas can prove every
+        // read safe (a run carried across a loop back edge made it inject a full wait per iteration).
+        auto run_k_blocks = [&](uint32_t kb0, auto count) {
+          constexpr uint32_t kCount = decltype(count)::kValue;
+          issue(0, kb0);
+          #pragma unroll
+          for (uint32_t j = 0; j < kCount; ++j) {
+            const uint32_t b = j % 2;
+            if (j + 1 < kCount) {
+              issue(b ^ 1, kb0 + j + 1);
+              ptx::wgmma_wait<1>();  // k-block j is done; j + 1 stays in flight
+            } else {
+              ptx::wgmma_wait<0>();
+            }
+            #pragma unroll
+            for (uint32_t i = 0; i < kNumAccum; ++i) ptx::fence_operand(accum_pair[b][i]);
+            release_stage<Cfg>(empty + release, lane);
+            if (++release == kNumStages) release = 0;
+            promote<Cfg, kNumAccum>(final_accum, accum_pair[b], buf_sa_lo[b], buf_sa_hi[b], buf_sb_left[b],
+                                    buf_sb_right[b], cursor.split_col);
+          }
+        };
+        constexpr uint32_t kRun = Cfg::kPipelineRun;
+        for (uint32_t kb0 = 0; kb0 + kRun <= kNumKBlocks; kb0 += kRun) run_k_blocks(kb0, Constant<kRun>{});
+        if constexpr (kNumKBlocks % kRun != 0) run_k_blocks(kNumKBlocks / kRun * kRun, Constant<kNumKBlocks % kRun>{});
+      } else {
       for (uint32_t kb = 0; kb < kNumKBlocks; ++kb) {
         float sb_left, sb_right;
         if constexpr (Cfg::kStagedScalesB) {
@@ -330,37 +430,16 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
           #pragma unroll
           for (uint32_t i = 0; i < kNumAccum; ++i) ptx::fence_operand(accum[i]);
 
-          if (w + 1 == kNumWaves) {
-            // The stage's A, B and sfa have all been read: hand it back to every producer that writes it.
-            __syncwarp();
-            if (lane == 0) {
-              if constexpr (Cfg::kClusterSize > 1) {
-                #pragma unroll
-                for (uint32_t r = 0; r < Cfg::kClusterSize; ++r) ptx::mbarrier_arrive_cluster(empty + stage, r);
-              } else {
-                ptx::mbarrier_arrive(empty + stage);
-              }
-            }
-          }
+          // The stage's A, B and sfa have all been read (last wave): hand it back.
+          if (w + 1 == kNumWaves) release_stage<Cfg>(empty + stage, lane);
 
           // Promotion: scale this k-block's partial sums and add them to the FP32 accumulator.
           if (Cfg::kSingleLevel && kb + 1 < kNumKBlocks) continue;
-          const float s_lo_left = sa_lo[w] * sb_left, s_lo_right = sa_lo[w] * sb_right;
-          const float s_hi_left = sa_hi[w] * sb_left, s_hi_right = sa_hi[w] * sb_right;
-          float* wave_accum = final_accum + w * kNumAccum;
-          #pragma unroll
-          for (uint32_t j = 0; j < kNumAccum / 4; ++j) {
-            // NOTES: a select per 8-column chunk, not a branch: the split is uniform across the CTA.
-            const bool left = !Cfg::kMayStraddle || j * 8 < cursor.split_col;
-            const float s_lo = left ? s_lo_left : s_lo_right, s_hi = left ? s_hi_left : s_hi_right;
-            wave_accum[j * 4 + 0] += s_lo * accum[j * 4 + 0];
-            wave_accum[j * 4 + 1] += s_lo * accum[j * 4 + 1];
-            wave_accum[j * 4 + 2] += s_hi * accum[j * 4 + 2];
-            wave_accum[j * 4 + 3] += s_hi * accum[j * 4 + 3];
-          }
+          promote<Cfg, kNumAccum>(final_accum + w * kNumAccum, accum, sa_lo[w], sa_hi[w], sb_left, sb_right, cursor.split_col);
         }
         if (++stage == kNumStages) stage = 0, phase ^= 1;
       }
+      }  // serial promotion
 
       // The tile's B scales have all been read: free the ring slot for the scale warp.
       if constexpr (Cfg::kProducerScalesB) {

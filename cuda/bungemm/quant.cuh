@@ -1,14 +1,20 @@
 // Quantization kernels: BF16/F32 -> FP8 e4m3 + f32 scales, scale-layout transforms, dequantization.
 // The policy is docs/quantization.md; src/quant/reference.ts is the bit-exact CPU twin.
 //
-// Per token (1x128), one strip = one row x 128 channels, handled by 8 lanes x 16 values:
+// Per token (1x128), one strip = one row x 128 channels, handled by 8 lanes x 16 values. A warp takes
+// 4 consecutive strips (k-blocks) of each of 4 consecutive rows, all loads issued before any is used
+// (like the per-block cast: it is bytes in flight per thread that the large shapes need); a CTA takes
+// 32 rows, consecutive CTAs walk along K first, and each CTA writes 128 contiguous bytes of every
+// k-block's column of the transposed scale layout.
 //   load 16 values per lane (16-byte loads)            amax = max |x| over finite x
 //   amax over the strip's 8 lanes (shfl_xor 4, 2, 1)   scale = max(amax, 1e-4) / 448   (IEEE division)
 //   code = e4m3_rn_satfinite(x / scale), NaN -> 0x7f   one 16-byte store per lane
 //   (x / scale correctly rounded: one __frcp_rn per lane + Markstein's correction, quotient_rn)
 //   scale -> sfa[g][kb][row]: the transposed, TMA-aligned layout the GEMM reads (rows padded to 4,
-//   padding written as 0). Strips are numbered in that layout's order, so strip index == scale index.
-// Per block (128x128): one CTA of 256 threads per block, 4 rows of 16 values per thread, CTA-wide amax.
+//   padding written as 0).
+// Per block (128x128): one CTA of 256 threads per block, 4 rows of 16 values per thread, CTA-wide amax;
+// the inputs stay in registers as loaded (BF16 pairs), so a CTA needs ~half the registers and twice as
+// many CTAs fit an SM to overlap one block's loads with another's stores.
 // Dequantization: 16 codes per thread, f32(decode(code) * scale), stored as f32 or bf16.
 //
 // Every function takes addresses as u64 and sizes as u32 (the host checks that they fit), so the
@@ -28,6 +34,9 @@ constexpr uint32_t kScaleRowAlign = 4;                        // M_pad: 4 f32 = 
 constexpr float kE4m3Max = 448.0f;
 constexpr float kAmaxFloor = 1e-4f;  // src/quant/reference.ts AMAX_FLOOR
 static_assert(kThreads % 32 == 0 && 32 % kLanesPerStrip == 0, "a strip's lanes must sit in one warp");
+constexpr uint32_t kStripsPerWarp = 32 / kLanesPerStrip;  // per-token: consecutive k-blocks of one row
+constexpr uint32_t kTokenRowsPerThread = 4;             // per-token: rows per thread (loads in flight)
+constexpr uint32_t kTokenRowsPerCta = kThreads / 32 * kTokenRowsPerThread;  // 32
 
 enum class ScaleLayout : uint32_t {
   kPerTokenTmaAligned = 0,  // [G][ceil(K/128)][M_pad]
@@ -44,31 +53,40 @@ __device__ __forceinline__ float finite_abs(float x) {
 
 __device__ __forceinline__ float scale_for_amax(float amax) { return __fdiv_rn(fmaxf(amax, kAmaxFloor), kE4m3Max); }
 
-// 16 consecutive inputs -> f32 (bf16 -> f32 is exact: the bits move up by 16).
+// 16 consecutive inputs as loaded: 16 f32 words, or 8 words of two BF16 each.
 template <bool kInF32>
-__device__ __forceinline__ void load16(const void* src, float (&v)[kValuesPerLane]) {
+struct Raw16 {
+  uint32_t w[kInF32 ? 16 : 8];
+};
+
+template <bool kInF32>
+__device__ __forceinline__ void load_raw16(const void* src, Raw16<kInF32>& raw) {
   const char* bytes = static_cast<const char*>(src);
-  if constexpr (kInF32) {
-#pragma unroll
-    for (uint32_t i = 0; i < 4; ++i) {
-      const ptx::U32x4 q = ptx::ld_global_nc_v4(bytes + 16 * i);
-      v[4 * i + 0] = __uint_as_float(q.x);
-      v[4 * i + 1] = __uint_as_float(q.y);
-      v[4 * i + 2] = __uint_as_float(q.z);
-      v[4 * i + 3] = __uint_as_float(q.w);
-    }
-  } else {
-#pragma unroll
-    for (uint32_t i = 0; i < 2; ++i) {
-      const ptx::U32x4 q = ptx::ld_global_nc_v4(bytes + 16 * i);
-      const uint32_t words[4] = {q.x, q.y, q.z, q.w};
-#pragma unroll
-      for (uint32_t j = 0; j < 4; ++j) {
-        v[8 * i + 2 * j] = __uint_as_float(words[j] << 16);
-        v[8 * i + 2 * j + 1] = __uint_as_float(words[j] & 0xffff0000u);
-      }
+  #pragma unroll
+  for (uint32_t i = 0; i < (kInF32 ? 4 : 2); ++i) {
+    const ptx::U32x4 q = ptx::ld_global_nc_v4(bytes + 16 * i);
+    raw.w[4 * i + 0] = q.x, raw.w[4 * i + 1] = q.y, raw.w[4 * i + 2] = q.z, raw.w[4 * i + 3] = q.w;
+  }
+}
+
+// -> f32 (bf16 -> f32 is exact: the bits move up by 16).
+template <bool kInF32>
+__device__ __forceinline__ void to_f32(const Raw16<kInF32>& raw, float (&v)[kValuesPerLane]) {
+  #pragma unroll
+  for (uint32_t i = 0; i < kValuesPerLane; ++i) {
+    if constexpr (kInF32) {
+      v[i] = __uint_as_float(raw.w[i]);
+    } else {
+      v[i] = __uint_as_float(i % 2 == 0 ? raw.w[i / 2] << 16 : raw.w[i / 2] & 0xffff0000u);
     }
   }
+}
+
+template <bool kInF32>
+__device__ __forceinline__ void load16(const void* src, float (&v)[kValuesPerLane]) {
+  Raw16<kInF32> raw;
+  load_raw16<kInF32>(src, raw);
+  to_f32<kInF32>(raw, v);
 }
 
 __device__ __forceinline__ float amax16(const float (&v)[kValuesPerLane]) {
@@ -129,36 +147,55 @@ __device__ __forceinline__ void per_token_cast(uint64_t x, uint64_t out, uint64_
   constexpr uint32_t kInBytes = kInF32 ? 4 : 2;
   const uint32_t m_pad = aligned_rows(m);
   const uint32_t k_blocks = ceil_div(k, kBlock);
-  const uint32_t strip = blockIdx.x * (kThreads / kLanesPerStrip) + threadIdx.x / kLanesPerStrip;
-  // A strip's 8 lanes leave together, so the shuffles below never wait on an exited lane.
-  if (strip >= num_groups * k_blocks * m_pad) return;
+  const uint32_t k_groups = ceil_div(k_blocks, kStripsPerWarp);
+  const uint32_t row_blocks = ceil_div(m_pad, kTokenRowsPerCta);
+  const uint32_t k_group = blockIdx.x % k_groups;
+  const uint32_t g = blockIdx.x / k_groups / row_blocks;
+  const uint32_t first_row =
+      blockIdx.x / k_groups % row_blocks * kTokenRowsPerCta + threadIdx.x / 32 * kTokenRowsPerThread;
+  const uint32_t kb = k_group * kStripsPerWarp + threadIdx.x % 32 / kLanesPerStrip;
+  // A strip's 8 lanes share (row, kb), so they leave and skip together: the shuffles below never
+  // wait on an absent lane.
+  if (g >= num_groups || kb >= k_blocks) return;
   const uint32_t lane_in_strip = threadIdx.x % kLanesPerStrip;
-  const uint32_t row = strip % m_pad;
-  const uint32_t kb = strip / m_pad % k_blocks;
-  const uint32_t g = strip / m_pad / k_blocks;
   const uint32_t col = kb * kBlock + lane_in_strip * kValuesPerLane;
-  const bool active = row < m && col < k;  // padding rows and the tail of a partial k-block
-
-  float v[kValuesPerLane];
-  float amax = 0.0f;
-  bool has_inf = false;
-  const uint64_t global_row = static_cast<uint64_t>(g) * m + row;
-  if (active) {
-    load16<kInF32>(reinterpret_cast<const void*>(x + (global_row * x_row_stride + col) * kInBytes), v);
-    amax = abs_max16(v);
-    has_inf = amax == __int_as_float(0x7f800000);
-    if (has_inf) amax = amax16(v);  // rare: the finite amax
-  }
   const uint32_t strip_mask = 0xffu << (threadIdx.x % 32 / kLanesPerStrip * kLanesPerStrip);
+
+  // All of this thread's loads first (4 rows: 64 bytes of BF16 in flight per thread), then each row.
+  Raw16<kInF32> raw[kTokenRowsPerThread];
 #pragma unroll
-  for (uint32_t offset = kLanesPerStrip / 2; offset > 0; offset /= 2) {
-    amax = fmaxf(amax, __shfl_xor_sync(strip_mask, amax, offset));
+  for (uint32_t r = 0; r < kTokenRowsPerThread; ++r) {
+    const uint32_t row = first_row + r;
+    if (row < m && col < k) {
+      const uint64_t global_row = static_cast<uint64_t>(g) * m + row;
+      load_raw16<kInF32>(reinterpret_cast<const void*>(x + (global_row * x_row_stride + col) * kInBytes), raw[r]);
+    }
   }
-  const float scale = row < m ? scale_for_amax(amax) : 0.0f;
-  if (lane_in_strip == 0) reinterpret_cast<float*>(sfa)[strip] = scale;
-  if (active) {
-    const ptx::U32x4 codes = has_inf ? quantize16_div(v, scale) : quantize16(v, scale, __frcp_rn(scale));
-    ptx::st_global_v4(reinterpret_cast<void*>(out + global_row * k + col), codes);
+#pragma unroll
+  for (uint32_t r = 0; r < kTokenRowsPerThread; ++r) {
+    const uint32_t row = first_row + r;
+    if (row >= m_pad) break;  // m_pad and first_row are multiples of 4: all four rows or none
+    const bool active = row < m && col < k;  // padding rows and the tail of a partial k-block
+    float v[kValuesPerLane];
+    float amax = 0.0f;
+    bool has_inf = false;
+    if (active) {
+      to_f32<kInF32>(raw[r], v);
+      amax = abs_max16(v);
+      has_inf = amax == __int_as_float(0x7f800000);
+      if (has_inf) amax = amax16(v);  // rare: the finite amax
+    }
+#pragma unroll
+    for (uint32_t offset = kLanesPerStrip / 2; offset > 0; offset /= 2) {
+      amax = fmaxf(amax, __shfl_xor_sync(strip_mask, amax, offset));
+    }
+    const float scale = row < m ? scale_for_amax(amax) : 0.0f;
+    if (lane_in_strip == 0) reinterpret_cast<float*>(sfa)[(g * k_blocks + kb) * m_pad + row] = scale;
+    if (active) {
+      const ptx::U32x4 codes = has_inf ? quantize16_div(v, scale) : quantize16(v, scale, __frcp_rn(scale));
+      const uint64_t global_row = static_cast<uint64_t>(g) * m + row;
+      ptx::st_global_v4(reinterpret_cast<void*>(out + global_row * k + col), codes);
+    }
   }
 }
 
@@ -179,15 +216,22 @@ __device__ __forceinline__ void per_block_cast(uint64_t x, uint64_t out, uint64_
   const uint32_t col = kb * kBlock + threadIdx.x % kLanesPerStrip * kValuesPerLane;
   const uint32_t first_row = nb * kBlock + threadIdx.x / kLanesPerStrip;
 
-  float v[kPasses][kValuesPerLane];
-  float amax = 0.0f;
+  Raw16<kInF32> raw[kPasses];
 #pragma unroll
   for (uint32_t p = 0; p < kPasses; ++p) {
     const uint32_t row = first_row + p * kRowsPerPass;
     if (row < n && col < k) {
       const uint64_t global_row = static_cast<uint64_t>(g) * n + row;
-      load16<kInF32>(reinterpret_cast<const void*>(x + (global_row * x_row_stride + col) * kInBytes), v[p]);
-      amax = fmaxf(amax, abs_max16(v[p]));
+      load_raw16<kInF32>(reinterpret_cast<const void*>(x + (global_row * x_row_stride + col) * kInBytes), raw[p]);
+    }
+  }
+  float amax = 0.0f;
+#pragma unroll
+  for (uint32_t p = 0; p < kPasses; ++p) {
+    if (first_row + p * kRowsPerPass < n && col < k) {
+      float v[kValuesPerLane];
+      to_f32<kInF32>(raw[p], v);
+      amax = fmaxf(amax, abs_max16(v));
     }
   }
   // ±Inf in this thread's values: the finite amax, and IEEE division for the cast below (rare).
@@ -196,7 +240,11 @@ __device__ __forceinline__ void per_block_cast(uint64_t x, uint64_t out, uint64_
     amax = 0.0f;
 #pragma unroll
     for (uint32_t p = 0; p < kPasses; ++p) {
-      if (first_row + p * kRowsPerPass < n && col < k) amax = fmaxf(amax, amax16(v[p]));
+      if (first_row + p * kRowsPerPass < n && col < k) {
+        float v[kValuesPerLane];
+        to_f32<kInF32>(raw[p], v);
+        amax = fmaxf(amax, amax16(v));
+      }
     }
   }
 #pragma unroll
@@ -214,7 +262,9 @@ __device__ __forceinline__ void per_block_cast(uint64_t x, uint64_t out, uint64_
     const uint32_t row = first_row + p * kRowsPerPass;
     if (row < n && col < k) {
       const uint64_t global_row = static_cast<uint64_t>(g) * n + row;
-      const ptx::U32x4 codes = has_inf ? quantize16_div(v[p], scale) : quantize16(v[p], scale, rcp);
+      float v[kValuesPerLane];
+      to_f32<kInF32>(raw[p], v);
+      const ptx::U32x4 codes = has_inf ? quantize16_div(v, scale) : quantize16(v, scale, rcp);
       ptx::st_global_v4(reinterpret_cast<void*>(out + global_row * k + col), codes);
     }
   }

@@ -53,7 +53,19 @@ export interface KernelConfig {
    * time into a 2-slot shared ring by a producer warp). See cuda/bungemm/fp8_gemm.cuh.
    */
   scaleBSource: ScaleBSource;
+  /**
+   * One tile wave (BLOCK_M <= 128), staged B scales, BLOCK_N <= 128: each math warpgroup issues the
+   * next k-block's MMAs into a second accumulator before promoting the current one, so promotion
+   * never leaves the tensor core idle. See cuda/bungemm/fp8_gemm.cuh.
+   */
+  pipelinedPromotion: boolean;
 }
+
+/** Whether `pipelinedPromotion` is allowed with this tile and B-scale source (registers, wave count). */
+export const pipelinedPromotionFits = (blockM: number, blockN: number, scaleBSource: ScaleBSource): boolean =>
+  blockM <= 128 && blockN <= PIPELINED_MAX_BLOCK_N && scaleBSource !== "global";
+/** Two BLOCK_N / 2 accumulators plus the promoted one must fit the math warpgroups' 232 registers. */
+export const PIPELINED_MAX_BLOCK_N = 128;
 
 export interface DeviceLimits {
   numSms: number;

@@ -58,8 +58,11 @@ export function planFp8GemmNt(device: Device, shape: Fp8GemmNtShape, options: Pl
   const s = parseOrThrow(denseShapeSchema, shape, "shape");
   const o = parseOrThrow(planOptionsSchema, options, "options");
   const problem = { gemmType: "dense" as const, m: s.m, n: s.n, k: s.k, numGroups: 1, outDtype: s.outDtype, accumulate: s.accumulate };
-  const config = resolveConfig(problem, deviceLimits(device), o.config);
-  return new GemmPlan(device, problem, config, o.singleLevelForTest ?? false);
+  const singleLevel = o.singleLevelForTest ?? false;
+  const resolved = resolveConfig(problem, deviceLimits(device), o.config);
+  // The single-level variant has one accumulator chain over all of K: nothing to pipeline.
+  const config = singleLevel ? { ...resolved, pipelinedPromotion: false } : resolved;
+  return new GemmPlan(device, problem, config, singleLevel);
 }
 
 const plans = new Map<string, GemmPlan>();

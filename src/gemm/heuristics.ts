@@ -14,6 +14,7 @@ import {
   blockNStraddlesAtMostTwo,
   fixedSharedBytes,
   numKBlocks,
+  pipelinedPromotionFits,
   stageBytes,
   type DeviceLimits,
   type GemmProblem,
@@ -29,9 +30,10 @@ export const BLOCK_M_CANDIDATES: readonly (64 | 128 | 256)[] = [64, 128, 256];
 export const MAX_STAGES = 16;
 /**
  * Whether two math warpgroups take turns issuing: measured 2-11% faster at BLOCK_N = 192 with long
- * K loops, 2-3% slower at 128, and 6% slower at K = 512 (runs 5-6 in docs/perf-notes.md).
+ * K loops, 2-3% slower at 128 x 128, and 6% slower at K = 512 (runs 5-6 in docs/perf-notes.md); 4-9%
+ * faster for BLOCK_M = 256 at K >= 7168 (run 12). Pipelined promotion replaces it where it applies.
  */
-export const orderedMathFor = (blockN: number, k: number): boolean => blockN > 128 && numKBlocks(k) > 8;
+export const orderedMathFor = (blockM: number, blockN: number, k: number): boolean => (blockM === 256 || blockN > 128) && numKBlocks(k) > 8;
 /**
  * Where the math warpgroups read B scales from (docs/perf-notes.md, runs 5-6): register prefetch
  * from global lost 5-20% everywhere; the producer-warp ring beat math-thread staging where tiles are
@@ -39,6 +41,13 @@ export const orderedMathFor = (blockN: number, k: number): boolean => blockN > 1
  */
 export const SCALE_B_SOURCE_DEFAULT: ScaleBSource = "math-staged";
 export const scaleBSourceFor = (k: number): ScaleBSource => (numKBlocks(k) <= 8 ? "producer" : SCALE_B_SOURCE_DEFAULT);
+/** Whether candidates use pipelined promotion where it fits (docs/perf-notes.md, run 12). */
+export const PIPELINED_PROMOTION_DEFAULT = true;
+/**
+ * Whether BLOCK_M = 256 may run in a 2-CTA cluster: its multicast producer spills 8 bytes (NVCC 13.0)
+ * with plain-store epilogues and with tiles narrower than 128 columns.
+ */
+export const twoWaveClusterFits = (blockN: number, tmaStore: boolean): boolean => blockN === 128 && tmaStore;
 /** Fewer than this cannot overlap the TMA latency with the math. */
 export const MIN_STAGES = 3;
 
@@ -54,7 +63,17 @@ const ONE_WARPGROUP_EFFICIENCY = 0.6;
 // faster per FLOP than 128 x 128 on the M = 4096 rows (run 7 in docs/perf-notes.md).
 const TWO_WAVE_EFFICIENCY = 1.1;
 const ODD_BLOCK_N_EFFICIENCY = 0.88;
-const INGEST_BYTES_PER_SM = 75e9;
+// Pipelined promotion (BLOCK_M <= 128): 4-8% faster than the serial loop on the same tile, and
+// 128 x 128 pipelined ran 8-10% faster than 128 x 192 at 4096 x 2112 x 7168 (run 12).
+const PIPELINED_EFFICIENCY = 1.12;
+// BLOCK_M = 256 with A multicast to a 2-CTA cluster (half the L2 reads of A): 2-9% with long K
+// loops (>= 32 k-blocks), nothing measurable with short ones (run 12).
+const TWO_WAVE_MULTICAST_EFFICIENCY = 1.03;
+const TWO_WAVE_MULTICAST_MIN_K_BLOCKS = 32;
+// BLOCK_M = 128 tiles wider than 128 columns (no room to pipeline their promotion): 128 x 192 ran at
+// ~0.92 of the rate above at 4096 x 2112 x 7168 (run 12).
+const WIDE_SERIAL_EFFICIENCY = 0.92;
+const INGEST_BYTES_PER_SM = 85e9;
 const DRAM_BYTES_PER_S = 3.2e12;
 const TILE_OVERHEAD_S = 0.8e-6;
 const STORE_BYTES_PER_SM = 120e9;
@@ -97,7 +116,10 @@ export function estimateSeconds(p: GemmProblem, cfg: KernelConfig, limits: Devic
   const rate =
     TENSOR_FLOPS_PER_SM *
     (cfg.blockM === 64 ? ONE_WARPGROUP_EFFICIENCY : cfg.blockM === 256 ? TWO_WAVE_EFFICIENCY : 1) *
-    (cfg.blockN % 64 === 0 ? 1 : ODD_BLOCK_N_EFFICIENCY);
+    (cfg.blockN % 64 === 0 ? 1 : ODD_BLOCK_N_EFFICIENCY) *
+    (cfg.pipelinedPromotion ? PIPELINED_EFFICIENCY : 1) *
+    (cfg.blockM === 128 && cfg.blockN > 128 ? WIDE_SERIAL_EFFICIENCY : 1) *
+    (cfg.blockM === 256 && cfg.clusterN === 2 && waves > 1 && kBlocks >= TWO_WAVE_MULTICAST_MIN_K_BLOCKS ? TWO_WAVE_MULTICAST_EFFICIENCY : 1);
   const ingest = ((cfg.blockM + cfg.blockN) * BLOCK_K + cfg.blockM * 4) / INGEST_BYTES_PER_SM;
   const perKBlock = Math.max(flopsPerKBlock / rate, ingest);
   const epilogue = (cfg.blockM * cfg.blockN * outBytes(p)) / STORE_BYTES_PER_SM;
@@ -126,8 +148,10 @@ export function candidateConfigs(p: GemmProblem, limits: DeviceLimits): KernelCo
     for (const blockN of BLOCK_N_CANDIDATES) {
       // Wider than needed only adds zero columns (keep one candidate that covers N).
       if (blockN > 16 && blockN - 16 >= p.n) continue;
-      // Two waves double the final accumulator: BLOCK_N / 2 + BLOCK_N registers must fit in 232.
-      if (blockM === 256 && blockN > 128) continue;
+      // Two waves double the final accumulator: BLOCK_N / 2 + BLOCK_N registers must fit in 232. And
+      // narrower two-wave tiles lose to 128-row pipelined ones (4096 x 2112 x 7168: 256 x 96 125.6 us,
+      // 128 x 128 pipelined 113-116 us; run 12), so BLOCK_M = 256 comes with BLOCK_N = 128 only.
+      if (blockM === 256 && blockN !== 128) continue;
       const numStages = maxStages(blockM, blockN, p.k, tmaStore, limits);
       if (numStages === 0) continue;
       const nBlocks = Math.ceil(p.n / blockN);
@@ -141,9 +165,14 @@ export function candidateConfigs(p: GemmProblem, limits: DeviceLimits): KernelCo
         // warpgroup FP32 accumulation does not (test/cpu/gemm-reachable-compile.test.ts checks this).
         if (blockN === 192 && blockM === 128 && (p.gemmType !== "dense" || clusterM * clusterN > 1 || !tmaStore)) continue;
         if (blockN === 192 && p.accumulate) continue;
-        // With BLOCK_M = 256 the multicast producer path spills 8 bytes at 40 registers.
-        if (blockM === 256 && clusterM * clusterN > 1) continue;
-        out.push({ blockM, blockN, numStages, clusterM, clusterN, rasterGroupN: 8, tmaStore, orderedMath: blockM >= 128 && orderedMathFor(blockN, p.k), scaleBSource: scaleBSourceFor(p.k) });
+        if (blockM === 256 && clusterM * clusterN > 1 && !twoWaveClusterFits(blockN, tmaStore)) continue;
+        const scaleBSource = scaleBSourceFor(p.k);
+        out.push({
+          blockM, blockN, numStages, clusterM, clusterN, rasterGroupN: 8, tmaStore,
+          orderedMath: blockM >= 128 && orderedMathFor(blockM, blockN, p.k),
+          scaleBSource,
+          pipelinedPromotion: PIPELINED_PROMOTION_DEFAULT && pipelinedPromotionFits(blockM, blockN, scaleBSource),
+        });
       }
     }
   }

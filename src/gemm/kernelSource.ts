@@ -16,7 +16,8 @@ using Cfg = bungemm::Fp8GemmConfig<
     /*kNumStages=*/{{numStages}}, /*kNumGroups=*/{{numGroups}}, bungemm::GemmType::{{gemmType}},
     /*kClusterM=*/{{clusterM}}, /*kClusterN=*/{{clusterN}}, /*kOutF32=*/{{outF32}}, /*kAccumulate=*/{{accumulate}},
     /*kTmaStore=*/{{tmaStore}}, /*kRasterGroupN=*/{{rasterGroupN}},
-    /*kOrderedMath=*/{{orderedMath}}, /*kScaleBSource=*/{{scaleBSource}}, /*kSingleLevel=*/{{singleLevel}}>;
+    /*kOrderedMath=*/{{orderedMath}}, /*kScaleBSource=*/{{scaleBSource}}, /*kSingleLevel=*/{{singleLevel}},
+    /*kPipelinedPromotion=*/{{pipelinedPromotion}}>;
 }  // namespace {{kernelName}}_config
 
 // Each configuration's constants live in their own namespace, so several translation units can be
@@ -52,8 +53,9 @@ export function gemmKernelName(p: GemmProblem, cfg: KernelConfig, singleLevel = 
     `bungemm_fp8_gemm_${p.gemmType}_n${p.n}_k${p.k}_g${p.numGroups}_${out}` +
     `_bm${cfg.blockM}_bn${cfg.blockN}_s${cfg.numStages}_c${cfg.clusterM}x${cfg.clusterN}_r${cfg.rasterGroupN}` +
     (cfg.tmaStore ? "_tma" : "_plain") +
-    (cfg.orderedMath && cfg.blockM >= 128 ? "_ordered" : "") +
+    (cfg.orderedMath && cfg.blockM >= 128 && !cfg.pipelinedPromotion ? "_ordered" : "") +
     `_sfb${cfg.scaleBSource.replace("-staged", "")}` +
+    (cfg.pipelinedPromotion ? "_pipelined" : "") +
     (singleLevel ? "_singlelevel" : "")
   );
 }
@@ -77,7 +79,8 @@ export function gemmKernelSource(p: GemmProblem, cfg: KernelConfig, sharedBytes:
     accumulate: p.accumulate,
     tmaStore: cfg.tmaStore,
     rasterGroupN: cfg.rasterGroupN,
-    orderedMath: cfg.orderedMath && cfg.blockM >= 128,
+    orderedMath: cfg.orderedMath && cfg.blockM >= 128 && !cfg.pipelinedPromotion,
+    pipelinedPromotion: cfg.pipelinedPromotion,
     scaleBSource: SCALE_B_SOURCE_CODE[cfg.scaleBSource],
     singleLevel,
     kernelName: gemmKernelName(p, cfg, singleLevel),

@@ -3,8 +3,9 @@
  * code (tile, cluster, output path, GEMM type). CI compiles all of them with NVCC and fails on any
  * spill or stack frame (test/cpu/gemm-reachable-compile.test.ts).
  */
-import type { DeviceLimits, GemmProblem, GemmType, KernelConfig, OutDType } from "./config.ts";
+import { pipelinedPromotionFits, type DeviceLimits, type GemmProblem, type GemmType, type KernelConfig, type OutDType } from "./config.ts";
 import { candidateConfigs, maxStages } from "./heuristics.ts";
+import { gemmKernelName } from "./kernelSource.ts";
 
 const SCALE_B_SOURCES = ["global", "math-staged", "producer"] as const;
 
@@ -39,15 +40,24 @@ export function reachableKernels(limits: DeviceLimits = HOPPER_LIMITS): Reachabl
       out.push({ problem, config });
       // Both issue orders are reachable through overrides; the ordered one exists only for BLOCK_M = 128.
       if (config.blockM >= 128) out.push({ problem, config: { ...config, orderedMath: !config.orderedMath } });
+      // Pipelined promotion where it fits, and the serial variant where it is the default.
+      if (pipelinedPromotionFits(config.blockM, config.blockN, config.scaleBSource)) {
+        out.push({ problem, config: { ...config, pipelinedPromotion: !config.pipelinedPromotion } });
+      }
       // And the other B-scale sources (overrides), for the dense BF16 path.
       if (v.gemmType === "dense" && v.outDtype === "bf16" && v.n % 8 === 0) {
         for (const scaleBSource of SCALE_B_SOURCES) {
           if (scaleBSource === config.scaleBSource) continue;
           const numStages = maxStages(config.blockM, config.blockN, problem.k, config.tmaStore, limits, scaleBSource);
-          if (numStages > 0) out.push({ problem, config: { ...config, scaleBSource, numStages: Math.min(config.numStages, numStages) } });
+          const pipelinedPromotion = config.pipelinedPromotion && pipelinedPromotionFits(config.blockM, config.blockN, scaleBSource);
+          if (numStages > 0) out.push({ problem, config: { ...config, scaleBSource, pipelinedPromotion, numStages: Math.min(config.numStages, numStages) } });
         }
       }
     }
   }
-  return out;
+  // Variants that compile to the same kernel (e.g. the issue order, which pipelined promotion
+  // ignores) are listed once.
+  const byName = new Map<string, ReachableKernel>();
+  for (const r of out) byName.set(gemmKernelName(r.problem, r.config), r);
+  return [...byName.values()];
 }

@@ -5,8 +5,8 @@
  */
 import { InvalidArgumentError } from "../errors.ts";
 import type { Device } from "../runtime/device.ts";
-import { HOPPER_MAX_SHARED_BYTES, sharedMemoryBytes, type DeviceLimits, type GemmProblem, type KernelConfig } from "./config.ts";
-import { maxStages, selectConfig } from "./heuristics.ts";
+import { HOPPER_MAX_SHARED_BYTES, PIPELINED_MAX_BLOCK_N, pipelinedPromotionFits, sharedMemoryBytes, type DeviceLimits, type GemmProblem, type KernelConfig } from "./config.ts";
+import { PIPELINED_PROMOTION_DEFAULT, maxStages, twoWaveClusterFits, selectConfig } from "./heuristics.ts";
 
 export function deviceLimits(device: Device): DeviceLimits {
   return { numSms: device.smCount, maxSharedBytes: Math.min(device.maxSharedMemoryPerBlockOptin, HOPPER_MAX_SHARED_BYTES) };
@@ -18,6 +18,10 @@ export function resolveConfig(p: GemmProblem, limits: DeviceLimits, override: Pa
   if (override.blockM !== undefined || override.blockN !== undefined || override.scaleBSource !== undefined) {
     // Re-derive the stage count for the new tile unless it was given too.
     if (override.numStages === undefined) merged.numStages = maxStages(merged.blockM, merged.blockN, p.k, merged.tmaStore, limits, merged.scaleBSource);
+    // Likewise whether the promotion is pipelined (it depends on the tile and the B-scale source).
+    if (override.pipelinedPromotion === undefined) {
+      merged.pipelinedPromotion = PIPELINED_PROMOTION_DEFAULT && pipelinedPromotionFits(merged.blockM, merged.blockN, merged.scaleBSource);
+    }
   }
   if (merged.numStages < 2) throw new InvalidArgumentError("config", "the tile leaves no room for a 2-stage pipeline", merged);
   const bytes = sharedMemoryBytes(merged, p.k);
@@ -27,8 +31,15 @@ export function resolveConfig(p: GemmProblem, limits: DeviceLimits, override: Pa
   if (merged.blockM === 256 && merged.blockN > 128) {
     throw new InvalidArgumentError("config.blockN", "BLOCK_M = 256 holds two waves of accumulators: BLOCK_N must be at most 128", merged.blockN);
   }
-  if (merged.blockM === 256 && merged.clusterM * merged.clusterN > 1) {
-    throw new InvalidArgumentError("config", "BLOCK_M = 256 runs without a cluster (its multicast producer would spill)", merged);
+  if (merged.blockM === 256 && merged.clusterM * merged.clusterN > 1 && !twoWaveClusterFits(merged.blockN, merged.tmaStore)) {
+    throw new InvalidArgumentError("config", "BLOCK_M = 256 in a cluster needs BLOCK_N = 128 and the TMA-store epilogue (otherwise its multicast producer spills)", merged);
+  }
+  if (merged.pipelinedPromotion && !pipelinedPromotionFits(merged.blockM, merged.blockN, merged.scaleBSource)) {
+    throw new InvalidArgumentError(
+      "config.pipelinedPromotion",
+      `needs BLOCK_M <= 128, BLOCK_N <= ${PIPELINED_MAX_BLOCK_N} and B scales staged in shared memory (not "global")`,
+      merged,
+    );
   }
   if (merged.blockM === 256 && p.gemmType === "contiguous") {
     throw new InvalidArgumentError("config.blockM", "contiguous grouped GEMMs use BLOCK_M <= 128 (a 256-row tile could span two experts)", merged.blockM);

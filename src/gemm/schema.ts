@@ -27,6 +27,7 @@ export const kernelConfigOverrideSchema = z
     rasterGroupN: z.number().int().min(1).max(64),
     orderedMath: z.boolean(),
     scaleBSource: z.enum(["global", "math-staged", "producer"]),
+    pipelinedPromotion: z.boolean(),
   })
   .partial()
   .strict();

@@ -17,8 +17,17 @@ import type { Stream } from "../runtime/stream.ts";
 export const QUANT_THREADS = 256;
 /** e4m3 codes (and input values) per thread in the cast and dequantize kernels. */
 export const VALUES_PER_THREAD = 16;
-/** 1x128 strips per CTA of the per-token cast: 8 lanes per strip. */
-export const STRIPS_PER_CTA = QUANT_THREADS / 8;
+/** Per-token cast: a warp takes this many consecutive k-blocks of one row (8 lanes each). */
+export const PER_TOKEN_STRIPS_PER_WARP = 4;
+/** Per-token cast: each thread (and so each warp) takes this many consecutive rows. */
+export const PER_TOKEN_ROWS_PER_THREAD = 4;
+/** Per-token cast: rows per CTA (one group of rows per warp). */
+export const PER_TOKEN_ROWS_PER_CTA = (QUANT_THREADS / 32) * PER_TOKEN_ROWS_PER_THREAD;
+
+/** CTAs of the per-token cast: (groups) x (blocks of 32 padded rows) x (groups of 4 k-blocks). */
+export function perTokenGrid(numGroups: number, paddedRows: number, kBlocks: number): number {
+  return numGroups * Math.ceil(paddedRows / PER_TOKEN_ROWS_PER_CTA) * Math.ceil(kBlocks / PER_TOKEN_STRIPS_PER_WARP);
+}
 
 const CAST_FIELDS: readonly KernelArgField[] = [
   { name: "x", kind: "u64" },

@@ -13,7 +13,7 @@ import {
   maxStages,
   selectConfig,
 } from "../../src/gemm/heuristics.ts";
-import { blockNStraddlesAtMostTwo, sharedMemoryBytes, threadsPerCta, type GemmProblem, type KernelConfig } from "../../src/gemm/config.ts";
+import { blockNStraddlesAtMostTwo, pipelinedPromotionFits, sharedMemoryBytes, threadsPerCta, type GemmProblem, type KernelConfig } from "../../src/gemm/config.ts";
 import { resolveConfig } from "../../src/gemm/resolveConfig.ts";
 import { InvalidArgumentError } from "../../src/errors.ts";
 
@@ -63,10 +63,20 @@ describe("selectConfig", () => {
       expect(c.tmaStore).toBe(p.outDtype === "bf16" && !p.accumulate && p.n % 8 === 0);
       if (p.gemmType === "contiguous") expect(c.blockM === 256 || c.clusterM === 2).toBe(false);
       if (p.gemmType === "masked") expect(c.blockM).not.toBe(256);
-      if (c.blockM === 256) expect(c.clusterM * c.clusterN).toBe(1);
+      // Pipelined promotion wherever it fits (one wave, staged B scales, BLOCK_N <= 128), nowhere else.
+      expect(c.pipelinedPromotion).toBe(pipelinedPromotionFits(c.blockM, c.blockN, c.scaleBSource));
+      if (c.blockM === 256 && c.clusterM * c.clusterN > 1) expect(c.blockN === 128 && c.tmaStore).toBe(true);
+      if (c.pipelinedPromotion) expect(c.blockM <= 128 && c.blockN <= 128 && c.scaleBSource !== "global").toBe(true);
       if (c.blockN === 192) expect(c.blockM === 128 && (p.gemmType !== "dense" || !c.tmaStore || c.clusterM * c.clusterN > 1)).toBe(false);
     });
   }
+
+  test("large M: 256-row tiles sharing A across a 2-CTA cluster, issue order alternating (run 12)", () => {
+    for (const [n, k] of [[4096, 7168], [7168, 16384]] as const) {
+      const c = selectConfig(dense(4096, n, k), H200);
+      expect({ blockM: c.blockM, clusterN: c.clusterN, orderedMath: c.orderedMath }).toEqual({ blockM: 256, clusterN: 2, orderedMath: true });
+    }
+  });
 
   test("decode shapes (M <= 64) use one math warpgroup and many CTAs", () => {
     for (const [n, k] of DENSE_NK) {
@@ -123,7 +133,10 @@ describe("resolveConfig (overrides)", () => {
   test("overrides the kernel cannot take are refused with the rule", () => {
     const p = dense(4096, 7168, 2048);
     expect(() => resolveConfig(p, H200, { blockM: 256, blockN: 192 })).toThrow(InvalidArgumentError);
-    expect(() => resolveConfig(p, H200, { blockM: 256, blockN: 128, clusterM: 2 })).toThrow(/without a cluster/);
+    expect(() => resolveConfig(p, H200, { blockM: 256, blockN: 96, clusterN: 2 })).toThrow(/BLOCK_N = 128 and the TMA-store/);
+    expect(() => resolveConfig(p, H200, { blockM: 256, blockN: 128, pipelinedPromotion: true })).toThrow(/pipelinedPromotion.*BLOCK_M <= 128/);
+    expect(() => resolveConfig(p, H200, { blockM: 128, blockN: 160, pipelinedPromotion: true })).toThrow(/BLOCK_N <= 128/);
+    expect(() => resolveConfig(p, H200, { blockM: 128, blockN: 128, scaleBSource: "global", pipelinedPromotion: true })).toThrow(/staged in shared memory/);
     expect(() => resolveConfig(p, H200, { blockM: 128, blockN: 128, clusterM: 2, clusterN: 2 })).toThrow(/not both/);
     expect(() => resolveConfig(p, H200, { blockM: 128, blockN: 128, numStages: 12 })).toThrow(/shared memory/);
     const grouped: GemmProblem = { gemmType: "contiguous", m: 4096, n: 4096, k: 7168, numGroups: 4, outDtype: "bf16", accumulate: false };

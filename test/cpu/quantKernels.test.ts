@@ -7,7 +7,7 @@ import { readSettings } from "../../src/env.ts";
 import type { PtxasFunctionInfo } from "../../src/jit/ptxasInfo.ts";
 import { compileOnly } from "../../src/jit/jit.ts";
 import { locateNvcc, NvccCompiler } from "../../src/jit/nvccCompiler.ts";
-import { QUANT_KERNELS, quantKernelSource } from "../../src/quant/kernels.ts";
+import { PER_TOKEN_ROWS_PER_CTA, PER_TOKEN_ROWS_PER_THREAD, PER_TOKEN_STRIPS_PER_WARP, QUANT_KERNELS, QUANT_THREADS, perTokenGrid, quantKernelSource } from "../../src/quant/kernels.ts";
 
 function findNvcc(): string | undefined {
   try {
@@ -29,6 +29,28 @@ describe("generated quantization translation unit", () => {
       expect(source).toContain(`bungemm::quant::${spec.call}(${spec.fields.map((f) => f.name).join(", ")});`);
     }
   });
+});
+
+// The per-token cast's CTA -> (group, row, k-block) walk, as cuda/bungemm/quant.cuh per_token_cast
+// computes it: every strip of the scale layout (padded rows included) exactly once.
+describe("per-token cast grid", () => {
+  for (const [groups, mPad, kBlocks] of [[1, 4096, 56], [1, 4, 1], [3, 12, 5], [2, 132, 9], [1, 36, 4]] as const) {
+    test(`G=${groups} padded rows=${mPad} k-blocks=${kBlocks}`, () => {
+      const seen = new Uint8Array(groups * kBlocks * mPad);
+      const grid = perTokenGrid(groups, mPad, kBlocks);
+      const kGroups = Math.ceil(kBlocks / PER_TOKEN_STRIPS_PER_WARP), rowBlocks = Math.ceil(mPad / PER_TOKEN_ROWS_PER_CTA);
+      for (let cta = 0; cta < grid; cta++) {
+        for (let thread = 0; thread < QUANT_THREADS; thread += 8) {
+          const g = Math.floor(cta / kGroups / rowBlocks);
+          const firstRow = (Math.floor(cta / kGroups) % rowBlocks) * PER_TOKEN_ROWS_PER_CTA + Math.floor(thread / 32) * PER_TOKEN_ROWS_PER_THREAD;
+          const kb = (cta % kGroups) * PER_TOKEN_STRIPS_PER_WARP + Math.floor((thread % 32) / 8);
+          if (g >= groups || kb >= kBlocks) continue;
+          for (let r = 0; r < PER_TOKEN_ROWS_PER_THREAD && firstRow + r < mPad; r++) seen[(g * kBlocks + kb) * mPad + firstRow + r]! += 1;
+        }
+      }
+      expect(seen.every((v) => v === 1)).toBe(true);
+    });
+  }
 });
 
 describe.skipIf(nvcc === undefined)("quantization kernels under NVCC (sm_90a)", () => {

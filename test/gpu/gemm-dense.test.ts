@@ -117,6 +117,11 @@ describe.skipIf(!gpu.ok)("fp8GemmNt on the GPU", () => {
     ["BLOCK_M = 256 (two waves), partial last tile", 300, 1000, 1024, { config: { blockM: 256, blockN: 128, clusterM: 1, clusterN: 1 } }],
     ["BLOCK_M = 256, ordered math, straddling BLOCK_N = 96, producer-staged scales", 520, 1000, 2048, { config: { blockM: 256, blockN: 96, clusterM: 1, clusterN: 1, orderedMath: true, scaleBSource: "producer" } }],
     ["BLOCK_M = 256, FP32 output (plain stores)", 300, 520, 512, { outDtype: "f32", config: { blockM: 256, blockN: 64, clusterM: 1, clusterN: 1 } }],
+    ["pipelined promotion, 2-CTA cluster sharing A, 56 k-blocks (14 runs)", 300, 1000, 7168, { config: { blockM: 128, blockN: 128, clusterM: 1, clusterN: 2, pipelinedPromotion: true } }],
+    ["pipelined promotion, BLOCK_M = 64, straddling BLOCK_N = 112, 9 k-blocks (a tail run of 1)", 70, 1000, 1152, { config: { blockM: 64, blockN: 112, clusterM: 1, clusterN: 1, pipelinedPromotion: true } }],
+    ["pipelined promotion, one k-block", 33, 136, 128, { config: { blockM: 128, blockN: 64, clusterM: 1, clusterN: 1, pipelinedPromotion: true } }],
+    ["pipelined promotion, producer-staged scales, 7 k-blocks, many tiles", 1000, 2000, 896, { config: { blockM: 128, blockN: 96, clusterM: 2, clusterN: 1, scaleBSource: "producer", pipelinedPromotion: true } }],
+    ["pipelined promotion, FP32 output with D = C + A·Bᵀ", 129, 1000, 1024, { outDtype: "f32", accumulate: true, config: { blockM: 128, blockN: 128, clusterM: 1, clusterN: 1, pipelinedPromotion: true } }],
     ["FP32 output", 129, 1000, 1024, { outDtype: "f32" }],
     ["FP32 output with D = C + A·Bᵀ", 129, 1000, 1024, { outDtype: "f32", accumulate: true }],
   ];
