@@ -35,6 +35,8 @@ export const CONTIGUOUS_SHAPES: readonly (readonly [g: number, mPerGroup: number
 /** DESIGN §7 masked (G, expected M) and (N, K). */
 export const MASKED_GROUPS: readonly (readonly [g: number, expectedM: number])[] = [[1, 1024], [2, 512], [4, 256]];
 export const MASKED_NK: readonly (readonly [n: number, k: number])[] = [[4096, 7168], [7168, 2048]];
+/** Draws of the per-group counts timed per masked row. */
+export const MASKED_DRAWS = 5;
 
 /** Per-group counts uniform in [0.7, 1.3] × expectedM, at most mMax. */
 export function maskedCounts(numGroups: number, expectedM: number, mMax: number, random: () => number = Math.random): number[] {
@@ -144,8 +146,6 @@ function maskedRow(ctx: BenchContext, numGroups: number, expectedM: number, n: n
   const mMax = 2 * expectedM;
   const kBlocks = numBlocks(k);
   const host = hostOperands(numGroups * mMax, numGroups, n, k);
-  const counts = maskedCounts(numGroups, expectedM, mMax);
-  const rows = counts.reduce((s, c) => s + c, 0);
   const made: Tensor[] = [];
   const keep = (t: Tensor): Tensor => (made.push(t), t);
   try {
@@ -157,9 +157,18 @@ function maskedRow(ctx: BenchContext, numGroups: number, expectedM: number, n: n
       d: keep(Tensor.empty(ctx.device, [numGroups, mMax, n], "bf16")),
       maskedM: keep(Tensor.empty(ctx.device, [numGroups], "i32")),
     };
-    copyHostToDevice(args.maskedM, Int32Array.from(counts));
     const plan = planMGroupedFp8GemmNtMasked(ctx.device, { mMax, n, k, numGroups, expectedM }, { debugChecks: false });
-    const us = ctx.timer.time(() => plan.run(args, ctx.stream), ctx.timing).medianUs;
+    // Several draws of the counts (one draw moves the figure by up to ±25%: whether the tiles fill a
+    // last wave is luck); the row reports their mean time and mean rows, i.e. total work / total time.
+    const draws: { counts: number[]; us: number }[] = [];
+    for (let i = 0; i < MASKED_DRAWS; i++) {
+      const counts = maskedCounts(numGroups, expectedM, mMax);
+      copyHostToDevice(args.maskedM, Int32Array.from(counts));
+      draws.push({ counts, us: ctx.timer.time(() => plan.run(args, ctx.stream), ctx.timing).medianUs });
+    }
+    const counts = draws[draws.length - 1]!.counts;
+    const us = draws.reduce((s, d) => s + d.us, 0) / draws.length;
+    const rows = draws.reduce((s, d) => s + d.counts.reduce((a, c) => a + c, 0), 0) / draws.length;
     const last = numGroups - 1;
     const checks: [number, number][] = [];
     if (counts[0]! > 0) checks.push([0, 0]);
@@ -168,11 +177,15 @@ function maskedRow(ctx: BenchContext, numGroups: number, expectedM: number, n: n
 
     const flops = gemmFlops(rows, n, k);
     const bytes = gemmBytes(rows, n, k, { groups: numGroups });
+    for (const d of draws) {
+      ctx.log(`  masked G=${numGroups} expectedM=${expectedM} N=${n} K=${k} rows ${d.counts.join("+")}: ${d.us.toFixed(1)} µs ${tflops(gemmFlops(d.counts.reduce((a, c) => a + c, 0), n, k), d.us).toFixed(0)} TFLOPS`);
+    }
     ctx.log(
-      `masked G=${numGroups} expectedM=${expectedM} N=${n} K=${k} (rows ${counts.join("+")})`.padEnd(44) +
+      `masked G=${numGroups} expectedM=${expectedM} N=${n} K=${k} (mean of ${draws.length} draws, ${rows.toFixed(0)} rows)`.padEnd(44) +
         ` ${us.toFixed(1)} µs ${tflops(flops, us).toFixed(0)} TFLOPS ${gbps(bytes, us).toFixed(0)} GB/s err ${relError?.toExponential(1) ?? "–"}`,
     );
-    return groupedRow({ kind: "masked", m: expectedM, n, k, groups: numGroups, us, relError, config: withConfig(plan.config, { rows, mMax }) }, flops, bytes);
+    const drawCounts = draws.map((d) => d.counts.join("+")).join(" ");
+    return groupedRow({ kind: "masked", m: expectedM, n, k, groups: numGroups, us, relError, config: withConfig(plan.config, { rows, mMax, draws: drawCounts }) }, flops, bytes);
   } finally {
     made.forEach((t) => t.dispose());
   }

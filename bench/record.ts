@@ -162,11 +162,22 @@ export function writeRecord(record: BenchRecord, dir: string): string[] {
 const fixed = (v: number | null | undefined, digits: number): string => (v == null || !Number.isFinite(v) ? "–" : v.toFixed(digits));
 const sci = (v: number | null | undefined): string => (v == null || !Number.isFinite(v) ? "–" : v.toExponential(1));
 
-/** "128x160 s5 c2" from a row config (the fields the heuristics choose). */
+/**
+ * "128x160 s5 c2 pipe" from a GEMM row's config (the fields the heuristics choose); for the
+ * quantization rows, the input dtype and the share of a same-size copy's bandwidth.
+ */
 export function formatConfig(config: RowConfig | null): string {
   if (config === null) return "–";
   const tile = config.blockM !== undefined && config.blockN !== undefined ? `${config.blockM}x${config.blockN}` : "";
-  const parts = [tile, config.stages !== undefined ? `s${config.stages}` : "", config.cluster !== undefined ? `c${config.cluster}` : ""];
+  const sameSize = typeof config.sameSizeCopyFraction === "number" ? `${(100 * config.sameSizeCopyFraction).toFixed(0)}% of a same-size copy` : "";
+  const parts = [
+    tile,
+    config.stages !== undefined ? `s${config.stages}` : "",
+    config.cluster !== undefined ? `c${config.cluster}` : "",
+    config.pipelinedPromotion === true ? "pipe" : "",
+    typeof config.inDtype === "string" ? config.inDtype : "",
+    sameSize,
+  ];
   const text = parts.filter((p) => p !== "").join(" ");
   return text === "" ? "–" : text;
 }

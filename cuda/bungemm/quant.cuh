@@ -2,10 +2,9 @@
 // The policy is docs/quantization.md; src/quant/reference.ts is the bit-exact CPU twin.
 //
 // Per token (1x128), one strip = one row x 128 channels, handled by 8 lanes x 16 values. A warp takes
-// 4 consecutive strips (k-blocks) of each of 4 consecutive rows, all loads issued before any is used
-// (like the per-block cast: it is bytes in flight per thread that the large shapes need); a CTA takes
-// 32 rows, consecutive CTAs walk along K first, and each CTA writes 128 contiguous bytes of every
-// k-block's column of the transposed scale layout.
+// 4 consecutive strips (k-blocks) of one row, a CTA 8 consecutive rows, and consecutive CTAs walk
+// along K first. (Four rows per thread with all loads first, as the per-block cast does, measured
+// no faster on [4096, 7168] and 30% slower on [128, 7168]: docs/perf-notes.md, run 13.)
 //   load 16 values per lane (16-byte loads)            amax = max |x| over finite x
 //   amax over the strip's 8 lanes (shfl_xor 4, 2, 1)   scale = max(amax, 1e-4) / 448   (IEEE division)
 //   code = e4m3_rn_satfinite(x / scale), NaN -> 0x7f   one 16-byte store per lane
@@ -35,8 +34,7 @@ constexpr float kE4m3Max = 448.0f;
 constexpr float kAmaxFloor = 1e-4f;  // src/quant/reference.ts AMAX_FLOOR
 static_assert(kThreads % 32 == 0 && 32 % kLanesPerStrip == 0, "a strip's lanes must sit in one warp");
 constexpr uint32_t kStripsPerWarp = 32 / kLanesPerStrip;  // per-token: consecutive k-blocks of one row
-constexpr uint32_t kTokenRowsPerThread = 4;             // per-token: rows per thread (loads in flight)
-constexpr uint32_t kTokenRowsPerCta = kThreads / 32 * kTokenRowsPerThread;  // 32
+constexpr uint32_t kTokenRowsPerCta = kThreads / 32;     // per-token: one row per warp
 
 enum class ScaleLayout : uint32_t {
   kPerTokenTmaAligned = 0,  // [G][ceil(K/128)][M_pad]
@@ -151,51 +149,34 @@ __device__ __forceinline__ void per_token_cast(uint64_t x, uint64_t out, uint64_
   const uint32_t row_blocks = ceil_div(m_pad, kTokenRowsPerCta);
   const uint32_t k_group = blockIdx.x % k_groups;
   const uint32_t g = blockIdx.x / k_groups / row_blocks;
-  const uint32_t first_row =
-      blockIdx.x / k_groups % row_blocks * kTokenRowsPerCta + threadIdx.x / 32 * kTokenRowsPerThread;
+  const uint32_t row = blockIdx.x / k_groups % row_blocks * kTokenRowsPerCta + threadIdx.x / 32;
   const uint32_t kb = k_group * kStripsPerWarp + threadIdx.x % 32 / kLanesPerStrip;
-  // A strip's 8 lanes share (row, kb), so they leave and skip together: the shuffles below never
-  // wait on an absent lane.
-  if (g >= num_groups || kb >= k_blocks) return;
+  // A strip's 8 lanes leave together, so the shuffles below never wait on an exited lane.
+  if (g >= num_groups || row >= m_pad || kb >= k_blocks) return;
   const uint32_t lane_in_strip = threadIdx.x % kLanesPerStrip;
   const uint32_t col = kb * kBlock + lane_in_strip * kValuesPerLane;
-  const uint32_t strip_mask = 0xffu << (threadIdx.x % 32 / kLanesPerStrip * kLanesPerStrip);
+  const bool active = row < m && col < k;  // padding rows and the tail of a partial k-block
 
-  // All of this thread's loads first (4 rows: 64 bytes of BF16 in flight per thread), then each row.
-  Raw16<kInF32> raw[kTokenRowsPerThread];
-#pragma unroll
-  for (uint32_t r = 0; r < kTokenRowsPerThread; ++r) {
-    const uint32_t row = first_row + r;
-    if (row < m && col < k) {
-      const uint64_t global_row = static_cast<uint64_t>(g) * m + row;
-      load_raw16<kInF32>(reinterpret_cast<const void*>(x + (global_row * x_row_stride + col) * kInBytes), raw[r]);
-    }
+  float v[kValuesPerLane];
+  float amax = 0.0f;
+  bool has_inf = false;
+  const uint64_t global_row = static_cast<uint64_t>(g) * m + row;
+  if (active) {
+    load16<kInF32>(reinterpret_cast<const void*>(x + (global_row * x_row_stride + col) * kInBytes), v);
+    amax = abs_max16(v);
+    has_inf = amax == __int_as_float(0x7f800000);
+    if (has_inf) amax = amax16(v);  // rare: the finite amax
   }
+  const uint32_t strip_mask = 0xffu << (threadIdx.x % 32 / kLanesPerStrip * kLanesPerStrip);
 #pragma unroll
-  for (uint32_t r = 0; r < kTokenRowsPerThread; ++r) {
-    const uint32_t row = first_row + r;
-    if (row >= m_pad) break;  // m_pad and first_row are multiples of 4: all four rows or none
-    const bool active = row < m && col < k;  // padding rows and the tail of a partial k-block
-    float v[kValuesPerLane];
-    float amax = 0.0f;
-    bool has_inf = false;
-    if (active) {
-      to_f32<kInF32>(raw[r], v);
-      amax = abs_max16(v);
-      has_inf = amax == __int_as_float(0x7f800000);
-      if (has_inf) amax = amax16(v);  // rare: the finite amax
-    }
-#pragma unroll
-    for (uint32_t offset = kLanesPerStrip / 2; offset > 0; offset /= 2) {
-      amax = fmaxf(amax, __shfl_xor_sync(strip_mask, amax, offset));
-    }
-    const float scale = row < m ? scale_for_amax(amax) : 0.0f;
-    if (lane_in_strip == 0) reinterpret_cast<float*>(sfa)[(g * k_blocks + kb) * m_pad + row] = scale;
-    if (active) {
-      const ptx::U32x4 codes = has_inf ? quantize16_div(v, scale) : quantize16(v, scale, __frcp_rn(scale));
-      const uint64_t global_row = static_cast<uint64_t>(g) * m + row;
-      ptx::st_global_v4(reinterpret_cast<void*>(out + global_row * k + col), codes);
-    }
+  for (uint32_t offset = kLanesPerStrip / 2; offset > 0; offset /= 2) {
+    amax = fmaxf(amax, __shfl_xor_sync(strip_mask, amax, offset));
+  }
+  const float scale = row < m ? scale_for_amax(amax) : 0.0f;
+  if (lane_in_strip == 0) reinterpret_cast<float*>(sfa)[(g * k_blocks + kb) * m_pad + row] = scale;
+  if (active) {
+    const ptx::U32x4 codes = has_inf ? quantize16_div(v, scale) : quantize16(v, scale, __frcp_rn(scale));
+    ptx::st_global_v4(reinterpret_cast<void*>(out + global_row * k + col), codes);
   }
 }
 

@@ -19,12 +19,10 @@ export const QUANT_THREADS = 256;
 export const VALUES_PER_THREAD = 16;
 /** Per-token cast: a warp takes this many consecutive k-blocks of one row (8 lanes each). */
 export const PER_TOKEN_STRIPS_PER_WARP = 4;
-/** Per-token cast: each thread (and so each warp) takes this many consecutive rows. */
-export const PER_TOKEN_ROWS_PER_THREAD = 4;
-/** Per-token cast: rows per CTA (one group of rows per warp). */
-export const PER_TOKEN_ROWS_PER_CTA = (QUANT_THREADS / 32) * PER_TOKEN_ROWS_PER_THREAD;
+/** Per-token cast: rows per CTA (one row per warp). */
+export const PER_TOKEN_ROWS_PER_CTA = QUANT_THREADS / 32;
 
-/** CTAs of the per-token cast: (groups) x (blocks of 32 padded rows) x (groups of 4 k-blocks). */
+/** CTAs of the per-token cast: (groups) x (blocks of 8 padded rows) x (groups of 4 k-blocks). */
 export function perTokenGrid(numGroups: number, paddedRows: number, kBlocks: number): number {
   return numGroups * Math.ceil(paddedRows / PER_TOKEN_ROWS_PER_CTA) * Math.ceil(kBlocks / PER_TOKEN_STRIPS_PER_WARP);
 }

@@ -7,7 +7,7 @@ import { readSettings } from "../../src/env.ts";
 import type { PtxasFunctionInfo } from "../../src/jit/ptxasInfo.ts";
 import { compileOnly } from "../../src/jit/jit.ts";
 import { locateNvcc, NvccCompiler } from "../../src/jit/nvccCompiler.ts";
-import { PER_TOKEN_ROWS_PER_CTA, PER_TOKEN_ROWS_PER_THREAD, PER_TOKEN_STRIPS_PER_WARP, QUANT_KERNELS, QUANT_THREADS, perTokenGrid, quantKernelSource } from "../../src/quant/kernels.ts";
+import { PER_TOKEN_ROWS_PER_CTA, PER_TOKEN_STRIPS_PER_WARP, QUANT_KERNELS, QUANT_THREADS, perTokenGrid, quantKernelSource } from "../../src/quant/kernels.ts";
 
 function findNvcc(): string | undefined {
   try {
@@ -42,10 +42,10 @@ describe("per-token cast grid", () => {
       for (let cta = 0; cta < grid; cta++) {
         for (let thread = 0; thread < QUANT_THREADS; thread += 8) {
           const g = Math.floor(cta / kGroups / rowBlocks);
-          const firstRow = (Math.floor(cta / kGroups) % rowBlocks) * PER_TOKEN_ROWS_PER_CTA + Math.floor(thread / 32) * PER_TOKEN_ROWS_PER_THREAD;
+          const row = (Math.floor(cta / kGroups) % rowBlocks) * PER_TOKEN_ROWS_PER_CTA + Math.floor(thread / 32);
           const kb = (cta % kGroups) * PER_TOKEN_STRIPS_PER_WARP + Math.floor((thread % 32) / 8);
-          if (g >= groups || kb >= kBlocks) continue;
-          for (let r = 0; r < PER_TOKEN_ROWS_PER_THREAD && firstRow + r < mPad; r++) seen[(g * kBlocks + kb) * mPad + firstRow + r]! += 1;
+          if (g >= groups || row >= mPad || kb >= kBlocks) continue;
+          seen[(g * kBlocks + kb) * mPad + row]! += 1;
         }
       }
       expect(seen.every((v) => v === 1)).toBe(true);
