@@ -40,7 +40,9 @@ export const orderedMathFor = (blockM: number, blockN: number, k: number): boole
  * short (K = 512: 164 vs 175 us) and was within noise elsewhere.
  */
 export const SCALE_B_SOURCE_DEFAULT: ScaleBSource = "math-staged";
-export const scaleBSourceFor = (k: number): ScaleBSource => (numKBlocks(k) <= 8 ? "producer" : SCALE_B_SOURCE_DEFAULT);
+/** Up to this many k-blocks the producer ring wins (K = 512 and, at small M, K = 1536: run 13). */
+export const PRODUCER_SCALES_MAX_K_BLOCKS = 12;
+export const scaleBSourceFor = (k: number): ScaleBSource => (numKBlocks(k) <= PRODUCER_SCALES_MAX_K_BLOCKS ? "producer" : SCALE_B_SOURCE_DEFAULT);
 /** Whether candidates use pipelined promotion where it fits (docs/perf-notes.md, run 12). */
 export const PIPELINED_PROMOTION_DEFAULT = true;
 /**
@@ -128,7 +130,11 @@ export function estimateSeconds(p: GemmProblem, cfg: KernelConfig, limits: Devic
   const weightCopies = p.gemmType === "dense" ? 1 : p.numGroups;
   const totalRows = rows * groups;
   const dram = (totalRows * p.k + weightCopies * p.n * p.k + totalRows * p.n * outBytes(p)) / DRAM_BYTES_PER_S;
-  return LAUNCH_OVERHEAD_S + Math.max(dram, waves * tile);
+  // Memory-bound (small M): each CTA streams its tiles' share of B, so the transfer takes as many
+  // rounds as the busiest CTA has tiles; a part-empty last round leaves DRAM bandwidth unused
+  // (64 x 32768 x 512: 171 tiles of 64 x 192 ran 13.5 us, 256 of 64 x 128 11.1 us; run 13).
+  const fill = units / (waves * numClusters);
+  return LAUNCH_OVERHEAD_S + Math.max(dram / fill, waves * tile);
 }
 
 /** Every configuration the heuristics consider for `p` (all fit the shared memory). */
@@ -139,6 +145,9 @@ export function candidateConfigs(p: GemmProblem, limits: DeviceLimits): KernelCo
   for (const blockM of BLOCK_M_CANDIDATES) {
     // A 128-row tile for a handful of rows wastes half the tensor-core work for nothing.
     if (blockM === 128 && rows <= 64) continue;
+    // Up to 128 rows, one 128-row tile reads each B tile once where two 64-row tiles read it twice:
+    // 10-15% slower at M = 128 (128 x 7168 x 16384: 64 x 112 49.7 us, 128 x 64 42.8 us; run 13).
+    if (blockM === 64 && rows > 64 && rows <= 128) continue;
     if (blockM === 256 && rows <= 128) continue;
     // A 256-row tile could span two experts' 128-aligned segments; and for masked layouts, whose
     // per-group counts vary around expectedM, 256-row blocks waste up to a whole tile per group (the
@@ -146,6 +155,9 @@ export function candidateConfigs(p: GemmProblem, limits: DeviceLimits): KernelCo
     if (blockM === 256 && p.gemmType !== "dense") continue;
     const mBlocks = Math.ceil(rows / blockM);
     for (const blockN of BLOCK_N_CANDIDATES) {
+      // 16-column tiles only for decode-sized M (one warpgroup): a 128-row tile of 16 columns re-reads
+      // 128 A rows per 16 B rows and was never measured to pay off.
+      if (blockN === 16 && blockM > 64) continue;
       // Wider than needed only adds zero columns (keep one candidate that covers N).
       if (blockN > 16 && blockN - 16 >= p.n) continue;
       // Two waves double the final accumulator: BLOCK_N / 2 + BLOCK_N registers must fit in 232. And
@@ -180,8 +192,8 @@ export function candidateConfigs(p: GemmProblem, limits: DeviceLimits): KernelCo
 }
 
 /**
- * The configuration with the smallest estimated time; ties (within 1%) go to the larger tile
- * (less operand traffic), then to no cluster (simpler launch).
+ * The configuration with the smallest estimated time; ties (within 1%) go to pipelined promotion,
+ * then to the larger tile (less operand traffic), then to no cluster (simpler launch).
  */
 export function selectConfig(p: GemmProblem, limits: DeviceLimits): KernelConfig {
   const candidates = candidateConfigs(p, limits);
@@ -200,6 +212,9 @@ export function selectConfig(p: GemmProblem, limits: DeviceLimits): KernelConfig
 function isBetter(seconds: number, cfg: KernelConfig, best: Candidate): boolean {
   if (seconds < best.estimatedSeconds * 0.99) return true;
   if (seconds > best.estimatedSeconds * 1.01) return false;
+  // Memory-bound estimates tie at the DRAM floor; there the pipelined loop measured faster (128 x
+  // 24576 x 1536: 128 x 64 pipelined 18.7 us, 128 x 192 serial 20.0 us; run 13).
+  if (cfg.pipelinedPromotion !== best.config.pipelinedPromotion) return cfg.pipelinedPromotion;
   const area = cfg.blockM * cfg.blockN, bestArea = best.config.blockM * best.config.blockN;
   if (area !== bestArea) return area > bestArea;
   return cfg.clusterM * cfg.clusterN < best.config.clusterM * best.config.clusterN;
