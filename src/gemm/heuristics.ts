@@ -77,6 +77,7 @@ const TWO_WAVE_MULTICAST_MIN_K_BLOCKS = 32;
 const WIDE_SERIAL_EFFICIENCY = 0.92;
 const INGEST_BYTES_PER_SM = 85e9;
 const DRAM_BYTES_PER_S = 3.2e12;
+const B_REREAD_FRACTION = 0.5;
 const TILE_OVERHEAD_S = 0.8e-6;
 const STORE_BYTES_PER_SM = 120e9;
 const LAUNCH_OVERHEAD_S = 5e-6;
@@ -129,7 +130,11 @@ export function estimateSeconds(p: GemmProblem, cfg: KernelConfig, limits: Devic
 
   const weightCopies = p.gemmType === "dense" ? 1 : p.numGroups;
   const totalRows = rows * groups;
-  const dram = (totalRows * p.k + weightCopies * p.n * p.k + totalRows * p.n * outBytes(p)) / DRAM_BYTES_PER_S;
+  // A second row of tiles re-reads B, partly from DRAM (at M = 128, two 64-row tiles ran 10-16%
+  // slower than one 128-row tile on N = 7168, but 20% faster on N = 2112, where 128-row tiles left
+  // half the SMs idle; run 13-14).
+  const weightReads = weightCopies * (1 + (mBlocks > 1 ? B_REREAD_FRACTION : 0));
+  const dram = (totalRows * p.k + weightReads * p.n * p.k + totalRows * p.n * outBytes(p)) / DRAM_BYTES_PER_S;
   // Memory-bound (small M): each CTA streams its tiles' share of B, so the transfer takes as many
   // rounds as the busiest CTA has tiles; a part-empty last round leaves DRAM bandwidth unused
   // (64 x 32768 x 512: 171 tiles of 64 x 192 ran 13.5 us, 256 of 64 x 128 11.1 us; run 13).
@@ -145,9 +150,6 @@ export function candidateConfigs(p: GemmProblem, limits: DeviceLimits): KernelCo
   for (const blockM of BLOCK_M_CANDIDATES) {
     // A 128-row tile for a handful of rows wastes half the tensor-core work for nothing.
     if (blockM === 128 && rows <= 64) continue;
-    // Up to 128 rows, one 128-row tile reads each B tile once where two 64-row tiles read it twice:
-    // 10-15% slower at M = 128 (128 x 7168 x 16384: 64 x 112 49.7 us, 128 x 64 42.8 us; run 13).
-    if (blockM === 64 && rows > 64 && rows <= 128) continue;
     if (blockM === 256 && rows <= 128) continue;
     // A 256-row tile could span two experts' 128-aligned segments; and for masked layouts, whose
     // per-group counts vary around expectedM, 256-row blocks waste up to a whole tile per group (the
