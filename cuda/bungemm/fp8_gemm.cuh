@@ -24,6 +24,7 @@
 #include <bungemm/ptx/mbarrier.cuh>
 #include <bungemm/ptx/sync.cuh>
 #include <bungemm/ptx/tma.cuh>
+#include <bungemm/ptx/cache_policy.cuh>
 #include <bungemm/ptx/wgmma.cuh>
 #include <bungemm/ptx/wgmma_fp8.cuh>
 #include <bungemm/scheduler.cuh>
@@ -264,10 +265,16 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
           } else {
             ptx::tma_load_2d(a_dst, tmap_a, full + stage, k0, static_cast<int32_t>(tile.a_row));
           }
+          // A dense problem whose M fits one m-block reads each B tile exactly once: B streams
+          // through L2 marked evict-first (the policy is made per copy: no register lives across
+          // the loop in this 40-register warp).
+          const bool stream_b = kGemmType == GemmType::Dense && m <= kBlockM;
           if constexpr (kClusterM > 1) {
             constexpr uint32_t kHalf = kBlockN / kClusterM;
             ptx::tma_load_2d_multicast(b_dst + cta_rank * kHalf * Cfg::kBlockK, tmap_b, full + stage, k0,
                                        b_row + static_cast<int32_t>(cta_rank * kHalf), 0b11);
+          } else if (stream_b) {
+            ptx::tma_load_2d(b_dst, tmap_b, full + stage, k0, b_row, ptx::l2_policy_evict_first());
           } else {
             ptx::tma_load_2d(b_dst, tmap_b, full + stage, k0, b_row);
           }

@@ -22,6 +22,7 @@
 #include <bungemm/types.cuh>
 #include <bungemm/ptx/cvt_fp8.cuh>
 #include <bungemm/ptx/vec_mem.cuh>
+#include <bungemm/ptx/cache_policy.cuh>
 
 namespace bungemm::quant {
 
@@ -58,11 +59,11 @@ struct Raw16 {
 };
 
 template <bool kInF32>
-__device__ __forceinline__ void load_raw16(const void* src, Raw16<kInF32>& raw) {
+__device__ __forceinline__ void load_raw16(const void* src, Raw16<kInF32>& raw, uint64_t l2_policy) {
   const char* bytes = static_cast<const char*>(src);
   #pragma unroll
   for (uint32_t i = 0; i < (kInF32 ? 4 : 2); ++i) {
-    const ptx::U32x4 q = ptx::ld_global_nc_v4(bytes + 16 * i);
+    const ptx::U32x4 q = ptx::ld_global_nc_v4(bytes + 16 * i, l2_policy);
     raw.w[4 * i + 0] = q.x, raw.w[4 * i + 1] = q.y, raw.w[4 * i + 2] = q.z, raw.w[4 * i + 3] = q.w;
   }
 }
@@ -81,9 +82,9 @@ __device__ __forceinline__ void to_f32(const Raw16<kInF32>& raw, float (&v)[kVal
 }
 
 template <bool kInF32>
-__device__ __forceinline__ void load16(const void* src, float (&v)[kValuesPerLane]) {
+__device__ __forceinline__ void load16(const void* src, float (&v)[kValuesPerLane], uint64_t l2_policy) {
   Raw16<kInF32> raw;
-  load_raw16<kInF32>(src, raw);
+  load_raw16<kInF32>(src, raw, l2_policy);
   to_f32<kInF32>(raw, v);
 }
 
@@ -156,13 +157,14 @@ __device__ __forceinline__ void per_token_cast(uint64_t x, uint64_t out, uint64_
   const uint32_t lane_in_strip = threadIdx.x % kLanesPerStrip;
   const uint32_t col = kb * kBlock + lane_in_strip * kValuesPerLane;
   const bool active = row < m && col < k;  // padding rows and the tail of a partial k-block
+  const uint64_t stream = ptx::l2_policy_evict_first();  // input and codes are touched once
 
   float v[kValuesPerLane];
   float amax = 0.0f;
   bool has_inf = false;
   const uint64_t global_row = static_cast<uint64_t>(g) * m + row;
   if (active) {
-    load16<kInF32>(reinterpret_cast<const void*>(x + (global_row * x_row_stride + col) * kInBytes), v);
+    load16<kInF32>(reinterpret_cast<const void*>(x + (global_row * x_row_stride + col) * kInBytes), v, stream);
     amax = abs_max16(v);
     has_inf = amax == __int_as_float(0x7f800000);
     if (has_inf) amax = amax16(v);  // rare: the finite amax
@@ -176,7 +178,7 @@ __device__ __forceinline__ void per_token_cast(uint64_t x, uint64_t out, uint64_
   if (lane_in_strip == 0) reinterpret_cast<float*>(sfa)[(g * k_blocks + kb) * m_pad + row] = scale;
   if (active) {
     const ptx::U32x4 codes = has_inf ? quantize16_div(v, scale) : quantize16(v, scale, __frcp_rn(scale));
-    ptx::st_global_v4(reinterpret_cast<void*>(out + global_row * k + col), codes);
+    ptx::st_global_v4(reinterpret_cast<void*>(out + global_row * k + col), codes, stream);
   }
 }
 
@@ -197,13 +199,14 @@ __device__ __forceinline__ void per_block_cast(uint64_t x, uint64_t out, uint64_
   const uint32_t col = kb * kBlock + threadIdx.x % kLanesPerStrip * kValuesPerLane;
   const uint32_t first_row = nb * kBlock + threadIdx.x / kLanesPerStrip;
 
+  const uint64_t stream = ptx::l2_policy_evict_first();  // input and codes are touched once
   Raw16<kInF32> raw[kPasses];
 #pragma unroll
   for (uint32_t p = 0; p < kPasses; ++p) {
     const uint32_t row = first_row + p * kRowsPerPass;
     if (row < n && col < k) {
       const uint64_t global_row = static_cast<uint64_t>(g) * n + row;
-      load_raw16<kInF32>(reinterpret_cast<const void*>(x + (global_row * x_row_stride + col) * kInBytes), raw[p]);
+      load_raw16<kInF32>(reinterpret_cast<const void*>(x + (global_row * x_row_stride + col) * kInBytes), raw[p], stream);
     }
   }
   float amax = 0.0f;
@@ -246,7 +249,7 @@ __device__ __forceinline__ void per_block_cast(uint64_t x, uint64_t out, uint64_
       float v[kValuesPerLane];
       to_f32<kInF32>(raw[p], v);
       const ptx::U32x4 codes = has_inf ? quantize16_div(v, scale) : quantize16(v, scale, rcp);
-      ptx::st_global_v4(reinterpret_cast<void*>(out + global_row * k + col), codes);
+      ptx::st_global_v4(reinterpret_cast<void*>(out + global_row * k + col), codes, stream);
     }
   }
 }
@@ -270,7 +273,8 @@ __device__ __forceinline__ void dequantize(uint64_t data, uint64_t scales, uint6
     scale_index = (g * ceil_div(rows, kBlock) + row / kBlock) * k_blocks + kb;
   }
   const float scale = reinterpret_cast<const float*>(scales)[scale_index];
-  const ptx::U32x4 q = ptx::ld_global_nc_v4(reinterpret_cast<const void*>(data + static_cast<uint64_t>(vec) * 16));
+  const uint64_t stream = ptx::l2_policy_evict_first();  // codes and output are touched once
+  const ptx::U32x4 q = ptx::ld_global_nc_v4(reinterpret_cast<const void*>(data + static_cast<uint64_t>(vec) * 16), stream);
   const uint32_t words[4] = {q.x, q.y, q.z, q.w};
   float f[kValuesPerLane];
 #pragma unroll
@@ -285,14 +289,15 @@ __device__ __forceinline__ void dequantize(uint64_t data, uint64_t scales, uint6
 #pragma unroll
     for (uint32_t i = 0; i < 4; ++i) {
       ptx::st_global_v4(dst + 16 * i, {__float_as_uint(f[4 * i]), __float_as_uint(f[4 * i + 1]),
-                                       __float_as_uint(f[4 * i + 2]), __float_as_uint(f[4 * i + 3])});
+                                       __float_as_uint(f[4 * i + 2]), __float_as_uint(f[4 * i + 3])}, stream);
     }
   } else {
     char* dst = reinterpret_cast<char*>(out + static_cast<uint64_t>(vec) * kValuesPerLane * 2);
 #pragma unroll
     for (uint32_t i = 0; i < 2; ++i) {
       ptx::st_global_v4(dst + 16 * i, {pack_bf16x2(f[8 * i], f[8 * i + 1]), pack_bf16x2(f[8 * i + 2], f[8 * i + 3]),
-                                       pack_bf16x2(f[8 * i + 4], f[8 * i + 5]), pack_bf16x2(f[8 * i + 6], f[8 * i + 7])});
+                                       pack_bf16x2(f[8 * i + 4], f[8 * i + 5]), pack_bf16x2(f[8 * i + 6], f[8 * i + 7])},
+                        stream);
     }
   }
 }

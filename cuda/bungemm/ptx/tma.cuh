@@ -16,6 +16,16 @@ __device__ __forceinline__ void tma_load_2d(void* dst, const TmaDescriptor* desc
       : "memory");
 }
 
+// The same with an L2 eviction policy for the lines read (ptx/cache_policy.cuh).
+__device__ __forceinline__ void tma_load_2d(void* dst, const TmaDescriptor* desc, uint64_t* bar, int32_t x, int32_t y,
+                                            uint64_t l2_policy) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint"
+      " [%0], [%1, {%3, %4}], [%2], %5;" ::"r"(smem_u32(dst)),
+      "l"(reinterpret_cast<uint64_t>(desc)), "r"(smem_u32(bar)), "r"(x), "r"(y), "l"(l2_policy)
+      : "memory");
+}
+
 // Writes the box into the same shared-memory offset of every CTA in `cta_mask`, and signals each
 // of those CTAs' barrier at the offset of `bar`.
 __device__ __forceinline__ void tma_load_2d_multicast(void* dst, const TmaDescriptor* desc, uint64_t* bar, int32_t x,
@@ -24,6 +34,15 @@ __device__ __forceinline__ void tma_load_2d_multicast(void* dst, const TmaDescri
       "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster"
       " [%0], [%1, {%3, %4}], [%2], %5;" ::"r"(smem_u32(dst)),
       "l"(reinterpret_cast<uint64_t>(desc)), "r"(smem_u32(bar)), "r"(x), "r"(y), "h"(cta_mask)
+      : "memory");
+}
+
+__device__ __forceinline__ void tma_load_2d_multicast(void* dst, const TmaDescriptor* desc, uint64_t* bar, int32_t x,
+                                                      int32_t y, uint16_t cta_mask, uint64_t l2_policy) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster.L2::cache_hint"
+      " [%0], [%1, {%3, %4}], [%2], %5, %6;" ::"r"(smem_u32(dst)),
+      "l"(reinterpret_cast<uint64_t>(desc)), "r"(smem_u32(bar)), "r"(x), "r"(y), "h"(cta_mask), "l"(l2_policy)
       : "memory");
 }
 

@@ -17,6 +17,21 @@ __device__ __forceinline__ U32x4 ld_global_nc_v4(const void* ptr) {
   return v;
 }
 
+// The same, bypassing L1 and with an L2 eviction policy (ptx/cache_policy.cuh): for data read once.
+__device__ __forceinline__ U32x4 ld_global_nc_v4(const void* ptr, uint64_t l2_policy) {
+  U32x4 v;
+  asm("ld.global.nc.L1::no_allocate.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "l"(ptr), "l"(l2_policy));
+  return v;
+}
+
+__device__ __forceinline__ void st_global_v4(void* ptr, const U32x4& v, uint64_t l2_policy) {
+  asm volatile("st.global.L1::no_allocate.L2::cache_hint.v4.u32 [%0], {%1, %2, %3, %4}, %5;" ::"l"(ptr), "r"(v.x),
+               "r"(v.y), "r"(v.z), "r"(v.w), "l"(l2_policy)
+               : "memory");
+}
+
 __device__ __forceinline__ void st_global_v4(void* ptr, const U32x4& v) {
   asm volatile("st.global.v4.u32 [%0], {%1, %2, %3, %4};" ::"l"(ptr), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w)
                : "memory");
