@@ -11,11 +11,12 @@
 //       s = next(s)
 //   math warpgroups (232 registers), each owns 64 rows of the tile:
 //     for tile in scheduler:
-//       final_accum = 0   (B scales: read from global one k-block ahead, 1 or 2 scale rows per tile)
+//       final_accum = 0   (B scales: 1 or 2 scale rows per tile, staged in shared memory or read ahead)
 //       for kb:  wait full[s]
 //         accum = sum of 4 wgmma m64nNk32 (fresh accumulator, one 128-wide k-block)
 //         release empty[s] (every CTA of the cluster: they all write into this stage)
 //         final_accum += accum * sa[row] * sb[col range]      <- the promotion (two-level accumulation)
+//       (pipelined promotion: kb + 1's MMAs go into a second accumulator before kb is promoted)
 //       epilogue: bf16 -> swizzled smem -> TMA store, or direct stores
 //
 // Template constants are fixed per JIT configuration; M is a runtime argument.
@@ -306,8 +307,10 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
     const uint32_t wg = threadIdx.x / 128, warp_in_wg = warp % 4;
     const uint32_t row_in_tile = wg * 64 + warp_in_wg * 16 + lane / 4;  // and row_in_tile + 8
     uint32_t stage = 0, phase = 0;
-    float accum[kNumAccum], final_accum[kNumAccum * kNumWaves];
-    // Pipelined promotion: two tensor-core accumulators, and the stage of the oldest unreleased k-block.
+    float final_accum[kNumAccum * kNumWaves];
+    // The serial loop's tensor-core accumulator, or the pipelined loop's two and the stage of its
+    // oldest unreleased k-block (the unused ones are one float each and compiled away).
+    float accum[Cfg::kPipelinedPromotion ? 1 : kNumAccum];
     float accum_pair[Cfg::kPipelinedPromotion ? 2 : 1][Cfg::kPipelinedPromotion ? kNumAccum : 1];
     uint32_t release = 0;
     // Ordered math: warpgroup 1 hands the first turn to warpgroup 0.
