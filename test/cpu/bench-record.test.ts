@@ -125,6 +125,9 @@ describe("bench record", () => {
     expect(md).toContain("vs cuBLASLt block-scaled, all: – (no rows)");
     expect(formatConfig(null)).toBe("–");
     expect(formatConfig({ blockM: 64, blockN: 32 })).toBe("64x32");
+    expect(formatConfig({ blockM: 128, blockN: 128, stages: 5, cluster: 1, pipelinedPromotion: true })).toBe("128x128 s5 c1 pipe");
+    expect(formatConfig({ blockM: 256, blockN: 128, stages: 3, cluster: 2, pipelinedPromotion: false })).toBe("256x128 s3 c2");
+    expect(formatConfig({ inDtype: "bf16", copyFraction: 0.73, sameSizeCopyFraction: 0.894 })).toBe("bf16 89% of a same-size copy");
   });
 
   test("writeRecord writes latest.json, the dated copy and latest.md", () => {
