@@ -6,7 +6,7 @@
 import { InvalidArgumentError } from "../errors.ts";
 import type { Device } from "../runtime/device.ts";
 import { HOPPER_MAX_SHARED_BYTES, PIPELINED_MAX_BLOCK_N, pipelinedPromotionFits, sharedMemoryBytes, type DeviceLimits, type GemmProblem, type KernelConfig } from "./config.ts";
-import { PIPELINED_PROMOTION_DEFAULT, maxStages, twoWaveClusterFits, selectConfig } from "./heuristics.ts";
+import { maxStages, pipelinedPromotionFor, selectConfig, twoWaveClusterFits } from "./heuristics.ts";
 
 export function deviceLimits(device: Device): DeviceLimits {
   return { numSms: device.smCount, maxSharedBytes: Math.min(device.maxSharedMemoryPerBlockOptin, HOPPER_MAX_SHARED_BYTES) };
@@ -20,7 +20,7 @@ export function resolveConfig(p: GemmProblem, limits: DeviceLimits, override: Pa
     if (override.numStages === undefined) merged.numStages = maxStages(merged.blockM, merged.blockN, p.k, merged.tmaStore, limits, merged.scaleBSource);
     // Likewise whether the promotion is pipelined (it depends on the tile and the B-scale source).
     if (override.pipelinedPromotion === undefined) {
-      merged.pipelinedPromotion = PIPELINED_PROMOTION_DEFAULT && pipelinedPromotionFits(merged.blockM, merged.blockN, merged.scaleBSource);
+      merged.pipelinedPromotion = pipelinedPromotionFor(merged.blockM, merged.blockN, merged.scaleBSource);
     }
   }
   if (merged.numStages < 2) throw new InvalidArgumentError("config", "the tile leaves no room for a 2-stage pipeline", merged);

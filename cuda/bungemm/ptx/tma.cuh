@@ -37,15 +37,6 @@ __device__ __forceinline__ void tma_load_2d_multicast(void* dst, const TmaDescri
       : "memory");
 }
 
-__device__ __forceinline__ void tma_load_2d_multicast(void* dst, const TmaDescriptor* desc, uint64_t* bar, int32_t x,
-                                                      int32_t y, uint16_t cta_mask, uint64_t l2_policy) {
-  asm volatile(
-      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster.L2::cache_hint"
-      " [%0], [%1, {%3, %4}], [%2], %5, %6;" ::"r"(smem_u32(dst)),
-      "l"(reinterpret_cast<uint64_t>(desc)), "r"(smem_u32(bar)), "r"(x), "r"(y), "h"(cta_mask), "l"(l2_policy)
-      : "memory");
-}
-
 __device__ __forceinline__ void tma_store_2d(const TmaDescriptor* desc, const void* src, int32_t x, int32_t y) {
   asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%2, %3}], [%1];" ::"l"(
                    reinterpret_cast<uint64_t>(desc)),

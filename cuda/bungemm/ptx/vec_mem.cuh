@@ -8,16 +8,8 @@ struct alignas(16) U32x4 {
   uint32_t x, y, z, w;
 };
 
-// Read-only for the kernel's lifetime, so the non-coherent path is allowed.
-__device__ __forceinline__ U32x4 ld_global_nc_v4(const void* ptr) {
-  U32x4 v;
-  asm("ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-               : "l"(ptr));
-  return v;
-}
-
-// The same, bypassing L1 and with an L2 eviction policy (ptx/cache_policy.cuh): for data read once.
+// Read-only for the kernel's lifetime, so the non-coherent path is allowed; bypasses L1 and carries an
+// L2 eviction policy (ptx/cache_policy.cuh): every caller reads its data once.
 __device__ __forceinline__ U32x4 ld_global_nc_v4(const void* ptr, uint64_t l2_policy) {
   U32x4 v;
   asm("ld.global.nc.L1::no_allocate.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
@@ -29,11 +21,6 @@ __device__ __forceinline__ U32x4 ld_global_nc_v4(const void* ptr, uint64_t l2_po
 __device__ __forceinline__ void st_global_v4(void* ptr, const U32x4& v, uint64_t l2_policy) {
   asm volatile("st.global.L1::no_allocate.L2::cache_hint.v4.u32 [%0], {%1, %2, %3, %4}, %5;" ::"l"(ptr), "r"(v.x),
                "r"(v.y), "r"(v.z), "r"(v.w), "l"(l2_policy)
-               : "memory");
-}
-
-__device__ __forceinline__ void st_global_v4(void* ptr, const U32x4& v) {
-  asm volatile("st.global.v4.u32 [%0], {%1, %2, %3, %4};" ::"l"(ptr), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w)
                : "memory");
 }
 
