@@ -1,11 +1,13 @@
 /**
  * Configuration sweep for calibrating the heuristics (not part of `bun run bench`):
- *   bun bench/tune.ts [--shapes M,N,K;M,N,K...] [--top N] [--configs JSON]
+ *   bun bench/tune.ts [--shapes M,N,K;M,N,K...] [--top N] [--configs JSON] [--single-level]
  * `--configs` (a JSON array of partial configurations, each applied over the heuristics' choice)
  * times exactly those configurations and the choice instead of the automatic neighbourhood.
  * For each shape, times the heuristics' choice and the next best candidates of the cost model
  * (plus each of them with the other cluster modes), with the benchmark's clock (L2 flushed, CUDA
  * events, median), and prints one line per configuration: µs, TFLOPS, and the model's estimate.
+ * `--single-level` also times each configuration without the promotion (the test-only single-level
+ * kernel: wrong results, same loads and MMAs), to show what the promotion costs on that tile.
  * The output feeds docs/perf-notes.md; nothing is written to bench/results/.
  */
 import { Device } from "../src/runtime/device.ts";
@@ -18,22 +20,24 @@ import { makeDenseHostInputs } from "./inputs.ts";
 import { KernelTimer } from "./timing.ts";
 import { denseShapes, uploadDenseInputs } from "./dense.ts";
 
-function parseArgs(argv: string[]): { shapes: [number, number, number][]; top: number; configs?: Partial<KernelConfig>[] } {
+function parseArgs(argv: string[]): { shapes: [number, number, number][]; top: number; configs?: Partial<KernelConfig>[]; singleLevel: boolean } {
   let shapes = denseShapes();
   let top = 6;
   let configs: Partial<KernelConfig>[] | undefined;
+  let singleLevel = false;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--shapes") shapes = (argv[++i] ?? "").split(";").map((s) => s.split(",").map(Number) as [number, number, number]);
     else if (argv[i] === "--top") top = Number(argv[++i]);
     else if (argv[i] === "--configs") configs = JSON.parse(argv[++i] ?? "[]") as Partial<KernelConfig>[];
+    else if (argv[i] === "--single-level") singleLevel = true;
   }
-  return { shapes, top, configs };
+  return { shapes, top, configs, singleLevel };
 }
 
 const key = (c: KernelConfig): string =>
   `${c.blockM}x${c.blockN} s${c.numStages} c${c.clusterM}x${c.clusterN}${c.orderedMath && !c.pipelinedPromotion ? " ord" : ""}${" sfb-" + c.scaleBSource}${c.pipelinedPromotion ? " pipe" : ""}`;
 
-const { shapes, top, configs } = parseArgs(Bun.argv.slice(2));
+const { shapes, top, configs, singleLevel } = parseArgs(Bun.argv.slice(2));
 const device = Device.get(0);
 const limits = deviceLimits(device);
 using stream = Stream.create(device);
@@ -84,15 +88,17 @@ for (const [m, n, k] of shapes) {
   }
   using inputs = uploadDenseInputs(device, makeDenseHostInputs(m, n, k));
   const lines: { us: number; line: string }[] = [];
-  for (const config of picked.values()) {
+  const variants = [...picked.values()].flatMap((config) => (singleLevel ? [{ config, single: false }, { config: { ...config, pipelinedPromotion: false }, single: true }] : [{ config, single: false }]));
+  for (const { config, single } of variants) {
+    const label = key(config) + (single ? " 1lvl" : "");
     try {
-      const plan = new GemmPlan(device, p, config);
+      const plan = new GemmPlan(device, p, config, single);
       const t = timer.time(() => plan.run(inputs, stream), { warmup: 2, runs: 10 });
       const tflops = (2 * m * n * k) / (t.medianUs * 1e-6) / 1e12;
       const est = estimateSeconds(p, config, limits) * 1e6;
-      lines.push({ us: t.medianUs, line: `${key(config).padEnd(22)} ${t.medianUs.toFixed(1).padStart(8)} us ${tflops.toFixed(0).padStart(5)} TFLOPS  model ${est.toFixed(1)} us${key(config) === key(chosen) ? "  <- heuristics" : ""}` });
+      lines.push({ us: t.medianUs, line: `${label.padEnd(22)} ${t.medianUs.toFixed(1).padStart(8)} us ${tflops.toFixed(0).padStart(5)} TFLOPS  model ${est.toFixed(1)} us${!single && key(config) === key(chosen) ? "  <- heuristics" : ""}` });
     } catch (error) {
-      lines.push({ us: Infinity, line: `${key(config)} failed: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}` });
+      lines.push({ us: Infinity, line: `${label} failed: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}` });
     }
   }
   console.log(`== ${m} x ${n} x ${k}`);

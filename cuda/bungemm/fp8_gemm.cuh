@@ -215,7 +215,7 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
   uint64_t* full = reinterpret_cast<uint64_t*>(reinterpret_cast<uint8_t*>(smem_sfb) + Cfg::kSmemSfb);
   uint64_t* empty = full + kNumStages;
 
-  const uint32_t warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const uint32_t warp = __shfl_sync(0xffffffffu, threadIdx.x / 32, 0), lane = threadIdx.x % 32;
   const uint32_t cta_rank = Cfg::kClusterSize > 1 ? ptx::cluster_cta_rank() : 0;
 
   if (threadIdx.x == Cfg::kNumMathThreads) {
@@ -304,7 +304,9 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
   } else {
     // ---------------- math warpgroups ----------------
     ptx::setmaxnreg_inc<Cfg::kMathRegisters>();
-    const uint32_t wg = threadIdx.x / 128, warp_in_wg = warp % 4;
+    // NOTES: the shuffle tells the compiler the warpgroup index is warp-uniform, so the WGMMA
+    // descriptors derived from it stay in uniform registers (no per-k-block register moves).
+    const uint32_t wg = __shfl_sync(0xffffffffu, threadIdx.x / 128, 0), warp_in_wg = warp % 4;
     const uint32_t row_in_tile = wg * 64 + warp_in_wg * 16 + lane / 4;  // and row_in_tile + 8
     uint32_t stage = 0, phase = 0;
     float final_accum[kNumAccum * kNumWaves];

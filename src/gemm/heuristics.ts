@@ -67,7 +67,11 @@ const ONE_WARPGROUP_EFFICIENCY = 0.6;
 // BLOCK_M = 256 (two 128-row waves per k-block, B tile reused from shared memory): measured 7-14%
 // faster per FLOP than 128 x 128 on the M = 4096 rows (run 7 in docs/perf-notes.md).
 const TWO_WAVE_EFFICIENCY = 1.1;
+// BLOCK_N not a multiple of 64: ~0.88 of the rate per FLOP in the first sweeps (serial promotion,
+// run 2); with pipelined promotion 128 x 96 and 128 x 112 ran at ~0.75-0.8 of 128 x 128's rate on the
+// masked rows (run 18 in docs/perf-notes.md).
 const ODD_BLOCK_N_EFFICIENCY = 0.88;
+const ODD_BLOCK_N_PIPELINED_EFFICIENCY = 0.78;
 // Pipelined promotion (BLOCK_M <= 128): 4-8% faster than the serial loop on the same tile, and
 // 128 x 128 pipelined ran 8-10% faster than 128 x 192 at 4096 x 2112 x 7168 (run 12).
 const PIPELINED_EFFICIENCY = 1.12;
@@ -90,9 +94,18 @@ export interface Candidate {
   estimatedSeconds: number;
 }
 
-/** Rows the tile choice should plan for: masked problems plan for the expected per-group count. */
-function plannedRows(p: GemmProblem): number {
-  return p.gemmType === "masked" ? Math.max(1, Math.min(p.m, p.expectedM ?? p.m)) : Math.max(1, p.m);
+/**
+ * Masked problems: the per-group counts the tiles will meet, as multiples of expectedM. Real counts
+ * scatter around the hint (DESIGN §7 and DeepGEMM's test draw them in [0.7, 1.3] × expectedM), and a
+ * tile that fits the hint exactly can need a whole extra round of tiles a little above it: at
+ * expected M = 256, N = 7168, K = 2048, 128 × 112 tiles (best at exactly 256 rows) ran 11% slower
+ * over random counts than 128 × 128 (docs/perf-notes.md, run 18). So the estimate averages these.
+ */
+export const MASKED_COUNT_SPREAD: readonly number[] = [0.7, 0.85, 1, 1.15, 1.3];
+
+/** Rows per group the tile choice plans for (one point of the spread for masked problems). */
+function plannedRows(p: GemmProblem, spread = 1): number {
+  return p.gemmType === "masked" ? Math.max(1, Math.min(p.m, Math.round((p.expectedM ?? p.m) * spread))) : Math.max(1, p.m);
 }
 
 function outBytes(p: GemmProblem): number {
@@ -108,7 +121,13 @@ export function maxStages(blockM: number, blockN: number, k: number, tmaStore: b
 }
 
 export function estimateSeconds(p: GemmProblem, cfg: KernelConfig, limits: DeviceLimits): number {
-  const rows = plannedRows(p);
+  if (p.gemmType !== "masked" || p.expectedM === undefined) return estimateForRows(p, cfg, limits, plannedRows(p));
+  const points = MASKED_COUNT_SPREAD.map((spread) => estimateForRows(p, cfg, limits, plannedRows(p, spread)));
+  return points.reduce((a, b) => a + b, 0) / points.length;
+}
+
+/** The model's time with `rows` rows (per group, for masked problems). */
+function estimateForRows(p: GemmProblem, cfg: KernelConfig, limits: DeviceLimits, rows: number): number {
   const groups = p.gemmType === "masked" ? p.numGroups : 1;
   const mBlocks = Math.ceil(rows / cfg.blockM);
   const nBlocks = Math.ceil(p.n / cfg.blockN);
@@ -122,7 +141,7 @@ export function estimateSeconds(p: GemmProblem, cfg: KernelConfig, limits: Devic
   const rate =
     TENSOR_FLOPS_PER_SM *
     (cfg.blockM === 64 ? ONE_WARPGROUP_EFFICIENCY : cfg.blockM === 256 ? TWO_WAVE_EFFICIENCY : 1) *
-    (cfg.blockN % 64 === 0 ? 1 : ODD_BLOCK_N_EFFICIENCY) *
+    (cfg.blockN % 64 === 0 ? 1 : cfg.pipelinedPromotion ? ODD_BLOCK_N_PIPELINED_EFFICIENCY : ODD_BLOCK_N_EFFICIENCY) *
     (cfg.pipelinedPromotion ? PIPELINED_EFFICIENCY : 1) *
     (cfg.blockM === 128 && cfg.blockN > 128 ? WIDE_SERIAL_EFFICIENCY : 1) *
     (cfg.blockM === 256 && cfg.clusterN === 2 && waves > 1 && kBlocks >= TWO_WAVE_MULTICAST_MIN_K_BLOCKS ? TWO_WAVE_MULTICAST_EFFICIENCY : 1);
@@ -135,8 +154,9 @@ export function estimateSeconds(p: GemmProblem, cfg: KernelConfig, limits: Devic
   const totalRows = rows * groups;
   // A second row of tiles re-reads B, partly from DRAM (at M = 128, two 64-row tiles ran 10-16%
   // slower than one 128-row tile on N = 7168, but 20% faster on N = 2112, where 128-row tiles left
-  // half the SMs idle; run 13-14).
-  const weightReads = weightCopies * (1 + (mBlocks > 1 ? B_REREAD_FRACTION : 0));
+  // half the SMs idle; run 13-14). Not charged to grouped problems: charging it made the masked
+  // rows pick narrow tiles (128 x 112, 128 x 96) that ran 10-16% slower than 128 x 128 (run 18).
+  const weightReads = weightCopies * (1 + (mBlocks > 1 && p.gemmType === "dense" ? B_REREAD_FRACTION : 0));
   const dram = (totalRows * p.k + weightReads * p.n * p.k + totalRows * p.n * outBytes(p)) / DRAM_BYTES_PER_S;
   // Memory-bound (small M): each CTA streams its tiles' share of B, so the transfer takes as many
   // rounds as the busiest CTA has tiles; a part-empty last round leaves DRAM bandwidth unused

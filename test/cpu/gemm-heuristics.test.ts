@@ -6,6 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import {
   BLOCK_N_CANDIDATES,
+  MASKED_COUNT_SPREAD,
   MAX_STAGES,
   MIN_STAGES,
   candidateConfigs,
@@ -109,6 +110,25 @@ describe("selectConfig", () => {
     const c = selectConfig(p, H200);
     const fewerSms = estimateSeconds(p, c, { ...H200, numSms: 66 });
     expect(fewerSms).toBeGreaterThan(estimateSeconds(p, c, H200));
+  });
+
+  test("masked: the estimate is the mean over per-group counts spread around expectedM", () => {
+    for (const [g, e] of [[1, 1024], [4, 256], [8, 100]] as const) {
+      const p: GemmProblem = { gemmType: "masked", m: 2 * e, n: 7168, k: 2048, numGroups: g, expectedM: e, outDtype: "bf16", accumulate: false };
+      for (const cfg of candidateConfigs(p, H200)) {
+        const points = MASKED_COUNT_SPREAD.map((f) => estimateSeconds({ ...p, expectedM: undefined, m: Math.round(e * f) }, cfg, H200));
+        expect(estimateSeconds(p, cfg, H200)).toBeCloseTo(points.reduce((a, b) => a + b, 0) / points.length, 12);
+      }
+    }
+  });
+
+  test("masked DESIGN §7 rows: 128 x 128 pipelined, the fastest over random counts in the run-18 sweep", () => {
+    for (const [g, e] of [[1, 1024], [2, 512], [4, 256]] as const) {
+      for (const [n, k] of [[4096, 7168], [7168, 2048]] as const) {
+        const c = selectConfig({ gemmType: "masked", m: 2 * e, n, k, numGroups: g, expectedM: e, outDtype: "bf16", accumulate: false }, H200);
+        expect({ g, e, n, k, tile: `${c.blockM}x${c.blockN}`, pipelined: c.pipelinedPromotion }).toEqual({ g, e, n, k, tile: "128x128", pipelined: true });
+      }
+    }
   });
 
   test("BLOCK_N candidates: multiples of 16 whose tiles straddle at most two B-scale blocks", () => {

@@ -1,0 +1,110 @@
+/**
+ * Configuration sweep for the masked grouped GEMM (calibrates the heuristics; not part of `bun run bench`):
+ *   bun bench/tune-masked.ts [--rows "G,expectedM,N,K;..."] [--draws D] [--configs JSON]
+ * Every configuration of a row is timed on the same D draws of the per-group counts (uniform in
+ * [0.7, 1.3] × expected M, from a fixed seed), with the benchmark's clock; prints the mean TFLOPS
+ * over the draws (total rows computed / total time), the slowest draw, and the model's estimate.
+ */
+import { Device } from "../src/runtime/device.ts";
+import { Stream } from "../src/runtime/stream.ts";
+import { planMGroupedFp8GemmNtMasked, type KernelConfig } from "../src/gemm/index.ts";
+import { estimateSeconds, selectConfig } from "../src/gemm/heuristics.ts";
+import { deviceLimits, resolveConfig } from "../src/gemm/resolveConfig.ts";
+import type { GemmProblem } from "../src/gemm/config.ts";
+import { alignedM, numBlocks } from "../src/quant/layout.ts";
+import { copyHostToDevice } from "../src/runtime/memory.ts";
+import { Tensor } from "../src/tensor/tensor.ts";
+import { randomFp8Codes, randomScales } from "./inputs.ts";
+import { KernelTimer } from "./timing.ts";
+import { MASKED_GROUPS, MASKED_NK, maskedCounts } from "./grouped.ts";
+
+function seeded(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function parseArgs(argv: string[]): { rows: number[][]; draws: number; configs: Partial<KernelConfig>[] } {
+  let rows = MASKED_NK.flatMap(([n, k]) => MASKED_GROUPS.map(([g, e]) => [g, e, n, k]));
+  let draws = 8;
+  let configs: Partial<KernelConfig>[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--rows") rows = (argv[++i] ?? "").split(";").map((s) => s.split(",").map(Number));
+    else if (argv[i] === "--draws") draws = Number(argv[++i]);
+    else if (argv[i] === "--configs") configs = JSON.parse(argv[++i] ?? "[]") as Partial<KernelConfig>[];
+  }
+  return { rows, draws, configs };
+}
+
+const key = (c: KernelConfig): string =>
+  `${c.blockM}x${c.blockN} s${c.numStages} c${c.clusterM}x${c.clusterN}${c.orderedMath && !c.pipelinedPromotion ? " ord" : ""}${c.pipelinedPromotion ? " pipe" : ""}`;
+
+const { rows, draws, configs } = parseArgs(Bun.argv.slice(2));
+const device = Device.get(0);
+const limits = deviceLimits(device);
+using stream = Stream.create(device);
+using timer = KernelTimer.create(device, stream);
+
+for (const [numGroups, expectedM, n, k] of rows as [number, number, number, number][]) {
+  const mMax = 2 * expectedM;
+  const kBlocks = numBlocks(k);
+  const problem: GemmProblem = { gemmType: "masked", m: mMax, n, k, numGroups, outDtype: "bf16", accumulate: false, expectedM };
+  const chosen = selectConfig(problem, limits);
+  const picked = new Map<string, KernelConfig>([[key(chosen), chosen]]);
+  for (const override of configs) {
+    try {
+      const c = resolveConfig(problem, limits, override);
+      picked.set(key(c), c);
+    } catch (error) {
+      console.log(`  ${JSON.stringify(override)} rejected: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  const random = seeded(numGroups * 7919 + expectedM * 31 + n + k);
+  const countDraws = Array.from({ length: draws }, () => maskedCounts(numGroups, expectedM, mMax, random));
+  const made: Tensor[] = [];
+  const keep = (t: Tensor): Tensor => (made.push(t), t);
+  try {
+    const args = {
+      a: keep(Tensor.fromHost(device, randomFp8Codes(numGroups * mMax * k), [numGroups, mMax, k], "e4m3")),
+      sfa: keep(Tensor.fromHost(device, randomScales(numGroups * kBlocks * alignedM(mMax)), [numGroups, kBlocks, alignedM(mMax)], "f32")),
+      b: keep(Tensor.fromHost(device, randomFp8Codes(numGroups * n * k), [numGroups, n, k], "e4m3")),
+      sfb: keep(Tensor.fromHost(device, randomScales(numGroups * numBlocks(n) * kBlocks), [numGroups, numBlocks(n), kBlocks], "f32")),
+      d: keep(Tensor.empty(device, [numGroups, mMax, n], "bf16")),
+      maskedM: keep(Tensor.empty(device, [numGroups], "i32")),
+    };
+    const lines: { tflops: number; line: string }[] = [];
+    for (const config of picked.values()) {
+      try {
+        // The plan options take every field but the epilogue path (the plan derives it from the output).
+        const { tmaStore: _derived, ...override } = config;
+        const plan = planMGroupedFp8GemmNtMasked(device, { mMax, n, k, numGroups, expectedM }, { debugChecks: false, config: override });
+        let totalUs = 0, totalRows = 0, worst = Infinity;
+        for (const counts of countDraws) {
+          copyHostToDevice(args.maskedM, Int32Array.from(counts));
+          const us = timer.time(() => plan.run(args, stream), { warmup: 2, runs: 10 }).medianUs;
+          const rowsNow = counts.reduce((a, c) => a + c, 0);
+          totalUs += us;
+          totalRows += rowsNow;
+          worst = Math.min(worst, (2 * rowsNow * n * k) / (us * 1e-6) / 1e12);
+        }
+        const tflops = (2 * totalRows * n * k) / (totalUs * 1e-6) / 1e12;
+        const est = estimateSeconds(problem, config, limits) * 1e6;
+        lines.push({
+          tflops,
+          line: `${key(config).padEnd(22)} ${(totalUs / draws).toFixed(1).padStart(7)} us ${tflops.toFixed(0).padStart(5)} TFLOPS (worst draw ${worst.toFixed(0)})  model ${est.toFixed(1)} us${key(config) === key(chosen) ? "  <- heuristics" : ""}`,
+        });
+      } catch (error) {
+        lines.push({ tflops: 0, line: `${key(config)} failed: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}` });
+      }
+    }
+    console.log(`== masked G=${numGroups} expectedM=${expectedM} N=${n} K=${k} (draws: ${countDraws.map((c) => c.join("+")).join(" ")})`);
+    for (const l of lines.sort((x, y) => y.tflops - x.tflops)) console.log(`  ${l.line}`);
+  } finally {
+    made.forEach((t) => t.dispose());
+  }
+}
