@@ -66,7 +66,9 @@ const TENSOR_FLOPS_PER_SM = 9.4e12;
 const ONE_WARPGROUP_EFFICIENCY = 0.6;
 // BLOCK_M = 256 (two 128-row waves per k-block, B tile reused from shared memory): measured 7-14%
 // faster per FLOP than 128 x 128 on the M = 4096 rows (run 7 in docs/perf-notes.md).
-const TWO_WAVE_EFFICIENCY = 1.1;
+// After the warp-uniform descriptor fix, 256 x 128 (ordered, A multicast) ran 5% ahead of 128 x 128
+// pipelined with A multicast at 4096 x 4096 x 7168 and 9% at 4096 x 7168 x 2048 (run 18).
+const TWO_WAVE_EFFICIENCY = 1.14;
 // BLOCK_N not a multiple of 64: ~0.88 of the rate per FLOP in the first sweeps (serial promotion,
 // run 2); with pipelined promotion 128 x 96 and 128 x 112 ran at ~0.75-0.8 of 128 x 128's rate on the
 // masked rows (run 18 in docs/perf-notes.md).
@@ -79,6 +81,11 @@ const PIPELINED_EFFICIENCY = 1.12;
 // loops (>= 32 k-blocks), nothing measurable with short ones (run 12).
 const TWO_WAVE_MULTICAST_EFFICIENCY = 1.03;
 const TWO_WAVE_MULTICAST_MIN_K_BLOCKS = 32;
+// BLOCK_M = 128 pipelined tiles sharing A across a 2-CTA cluster, on long runs of waves: 5-9% on the
+// contiguous K = 7168 rows (run 18); 3% slower on 4096 x 2112 x 7168 (5 waves), mixed at K = 2048.
+// Grouped problems only: dense ones that long take 256-row tiles, which stayed ahead (run 18).
+const PIPELINED_MULTICAST_EFFICIENCY = 1.06;
+const PIPELINED_MULTICAST_MIN_WAVES = 8;
 // BLOCK_M = 128 tiles wider than 128 columns (no room to pipeline their promotion): 128 x 192 ran at
 // ~0.92 of the rate above at 4096 x 2112 x 7168 (run 12).
 const WIDE_SERIAL_EFFICIENCY = 0.92;
@@ -144,7 +151,10 @@ function estimateForRows(p: GemmProblem, cfg: KernelConfig, limits: DeviceLimits
     (cfg.blockN % 64 === 0 ? 1 : cfg.pipelinedPromotion ? ODD_BLOCK_N_PIPELINED_EFFICIENCY : ODD_BLOCK_N_EFFICIENCY) *
     (cfg.pipelinedPromotion ? PIPELINED_EFFICIENCY : 1) *
     (cfg.blockM === 128 && cfg.blockN > 128 ? WIDE_SERIAL_EFFICIENCY : 1) *
-    (cfg.blockM === 256 && cfg.clusterN === 2 && waves > 1 && kBlocks >= TWO_WAVE_MULTICAST_MIN_K_BLOCKS ? TWO_WAVE_MULTICAST_EFFICIENCY : 1);
+    (cfg.blockM === 256 && cfg.clusterN === 2 && waves > 1 && kBlocks >= TWO_WAVE_MULTICAST_MIN_K_BLOCKS ? TWO_WAVE_MULTICAST_EFFICIENCY : 1) *
+    (p.gemmType !== "dense" && cfg.blockM === 128 && cfg.pipelinedPromotion && cfg.clusterN === 2 && waves >= PIPELINED_MULTICAST_MIN_WAVES && kBlocks >= TWO_WAVE_MULTICAST_MIN_K_BLOCKS
+      ? PIPELINED_MULTICAST_EFFICIENCY
+      : 1);
   const ingest = ((cfg.blockM + cfg.blockN) * BLOCK_K + cfg.blockM * 4) / INGEST_BYTES_PER_SM;
   const perKBlock = Math.max(flopsPerKBlock / rate, ingest);
   const epilogue = (cfg.blockM * cfg.blockN * outBytes(p)) / STORE_BYTES_PER_SM;

@@ -131,6 +131,13 @@ describe("selectConfig", () => {
     }
   });
 
+  test("contiguous, long K: 128 x 128 pipelined sharing A across a 2-CTA cluster (run 18 sweep)", () => {
+    for (const [g, mPer] of [[4, 8192], [8, 4096]] as const) {
+      const c = selectConfig({ gemmType: "contiguous", m: g * mPer, n: 4096, k: 7168, numGroups: g, outDtype: "bf16", accumulate: false }, H200);
+      expect(`${c.blockM}x${c.blockN} c${c.clusterM}x${c.clusterN} ${c.pipelinedPromotion ? "pipe" : ""}`).toBe("128x128 c1x2 pipe");
+    }
+  });
+
   test("BLOCK_N candidates: multiples of 16 whose tiles straddle at most two B-scale blocks", () => {
     expect(BLOCK_N_CANDIDATES).toEqual([16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 192]);
   });

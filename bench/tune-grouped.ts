@@ -1,13 +1,15 @@
 /**
- * Configuration sweep for the masked grouped GEMM (calibrates the heuristics; not part of `bun run bench`):
- *   bun bench/tune-masked.ts [--rows "G,expectedM,N,K;..."] [--draws D] [--configs JSON]
- * Every configuration of a row is timed on the same D draws of the per-group counts (uniform in
- * [0.7, 1.3] × expected M, from a fixed seed), with the benchmark's clock; prints the mean TFLOPS
- * over the draws (total rows computed / total time), the slowest draw, and the model's estimate.
+ * Configuration sweeps for the grouped GEMMs (calibrate the heuristics; not part of `bun run bench`):
+ *   bun bench/tune-grouped.ts [--rows "G,expectedM,N,K;..."] [--draws D] [--configs JSON]
+ *   bun bench/tune-grouped.ts --contiguous [--rows "G,M per group,N,K;..."] [--configs JSON]
+ * Masked: every configuration of a row is timed on the same D draws of the per-group counts
+ * (uniform in [0.7, 1.3] × expected M, from a fixed seed), with the benchmark's clock; prints the
+ * mean TFLOPS over the draws (total rows computed / total time), the slowest draw, and the model's
+ * estimate. Contiguous: equal segments of M rows per expert; prints TFLOPS and the model's estimate.
  */
 import { Device } from "../src/runtime/device.ts";
 import { Stream } from "../src/runtime/stream.ts";
-import { planMGroupedFp8GemmNtMasked, type KernelConfig } from "../src/gemm/index.ts";
+import { planMGroupedFp8GemmNtContiguous, planMGroupedFp8GemmNtMasked, type KernelConfig } from "../src/gemm/index.ts";
 import { estimateSeconds, selectConfig } from "../src/gemm/heuristics.ts";
 import { deviceLimits, resolveConfig } from "../src/gemm/resolveConfig.ts";
 import type { GemmProblem } from "../src/gemm/config.ts";
@@ -16,7 +18,7 @@ import { copyHostToDevice } from "../src/runtime/memory.ts";
 import { Tensor } from "../src/tensor/tensor.ts";
 import { randomFp8Codes, randomScales } from "./inputs.ts";
 import { KernelTimer } from "./timing.ts";
-import { MASKED_GROUPS, MASKED_NK, maskedCounts } from "./grouped.ts";
+import { CONTIGUOUS_SHAPES, MASKED_GROUPS, MASKED_NK, maskedCounts } from "./grouped.ts";
 
 function seeded(seed: number): () => number {
   let s = seed >>> 0;
@@ -29,8 +31,9 @@ function seeded(seed: number): () => number {
   };
 }
 
-function parseArgs(argv: string[]): { rows: number[][]; draws: number; configs: Partial<KernelConfig>[] } {
-  let rows = MASKED_NK.flatMap(([n, k]) => MASKED_GROUPS.map(([g, e]) => [g, e, n, k]));
+function parseArgs(argv: string[]): { rows: number[][]; draws: number; configs: Partial<KernelConfig>[]; contiguous: boolean } {
+  const contiguous = argv.includes("--contiguous");
+  let rows = contiguous ? CONTIGUOUS_SHAPES.map((r) => [...r]) : MASKED_NK.flatMap(([n, k]) => MASKED_GROUPS.map(([g, e]) => [g, e, n, k]));
   let draws = 8;
   let configs: Partial<KernelConfig>[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -38,22 +41,20 @@ function parseArgs(argv: string[]): { rows: number[][]; draws: number; configs: 
     else if (argv[i] === "--draws") draws = Number(argv[++i]);
     else if (argv[i] === "--configs") configs = JSON.parse(argv[++i] ?? "[]") as Partial<KernelConfig>[];
   }
-  return { rows, draws, configs };
+  return { rows, draws, configs, contiguous };
 }
 
 const key = (c: KernelConfig): string =>
   `${c.blockM}x${c.blockN} s${c.numStages} c${c.clusterM}x${c.clusterN}${c.orderedMath && !c.pipelinedPromotion ? " ord" : ""}${c.pipelinedPromotion ? " pipe" : ""}`;
 
-const { rows, draws, configs } = parseArgs(Bun.argv.slice(2));
+const { rows, draws, configs, contiguous } = parseArgs(Bun.argv.slice(2));
 const device = Device.get(0);
 const limits = deviceLimits(device);
 using stream = Stream.create(device);
 using timer = KernelTimer.create(device, stream);
 
-for (const [numGroups, expectedM, n, k] of rows as [number, number, number, number][]) {
-  const mMax = 2 * expectedM;
-  const kBlocks = numBlocks(k);
-  const problem: GemmProblem = { gemmType: "masked", m: mMax, n, k, numGroups, outDtype: "bf16", accumulate: false, expectedM };
+/** The heuristics' choice and each override applied over it (refused overrides are reported). */
+function pickConfigs(problem: GemmProblem): { chosen: KernelConfig; picked: Map<string, KernelConfig> } {
   const chosen = selectConfig(problem, limits);
   const picked = new Map<string, KernelConfig>([[key(chosen), chosen]]);
   for (const override of configs) {
@@ -64,6 +65,54 @@ for (const [numGroups, expectedM, n, k] of rows as [number, number, number, numb
       console.log(`  ${JSON.stringify(override)} rejected: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
+  return { chosen, picked };
+}
+
+function tuneContiguous(numGroups: number, mPerGroup: number, n: number, k: number): void {
+  const mTotal = numGroups * mPerGroup;
+  const kBlocks = numBlocks(k);
+  const problem: GemmProblem = { gemmType: "contiguous", m: mTotal, n, k, numGroups, outDtype: "bf16", accumulate: false };
+  const { chosen, picked } = pickConfigs(problem);
+  const made: Tensor[] = [];
+  const keep = (t: Tensor): Tensor => (made.push(t), t);
+  try {
+    const args = {
+      a: keep(Tensor.fromHost(device, randomFp8Codes(mTotal * k), [mTotal, k], "e4m3")),
+      sfa: keep(Tensor.fromHost(device, randomScales(kBlocks * alignedM(mTotal)), [kBlocks, alignedM(mTotal)], "f32")),
+      b: keep(Tensor.fromHost(device, randomFp8Codes(numGroups * n * k), [numGroups, n, k], "e4m3")),
+      sfb: keep(Tensor.fromHost(device, randomScales(numGroups * numBlocks(n) * kBlocks), [numGroups, numBlocks(n), kBlocks], "f32")),
+      d: keep(Tensor.empty(device, [mTotal, n], "bf16")),
+      mIndices: keep(Tensor.fromHost(device, Int32Array.from({ length: mTotal }, (_, row) => Math.floor(row / mPerGroup)), [mTotal], "i32")),
+    };
+    const lines: { tflops: number; line: string }[] = [];
+    for (const config of picked.values()) {
+      try {
+        const { tmaStore: _derived, ...override } = config;
+        const plan = planMGroupedFp8GemmNtContiguous(device, { mTotal, n, k, numGroups }, { debugChecks: false, config: override });
+        const us = timer.time(() => plan.run(args, stream), { warmup: 2, runs: 10 }).medianUs;
+        const tflops = (2 * mTotal * n * k) / (us * 1e-6) / 1e12;
+        const est = estimateSeconds(problem, config, limits) * 1e6;
+        lines.push({ tflops, line: `${key(config).padEnd(22)} ${us.toFixed(1).padStart(8)} us ${tflops.toFixed(0).padStart(5)} TFLOPS  model ${est.toFixed(1)} us${key(config) === key(chosen) ? "  <- heuristics" : ""}` });
+      } catch (error) {
+        lines.push({ tflops: 0, line: `${key(config)} failed: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}` });
+      }
+    }
+    console.log(`== contiguous G=${numGroups} M/group=${mPerGroup} N=${n} K=${k}`);
+    for (const l of lines.sort((x, y) => y.tflops - x.tflops)) console.log(`  ${l.line}`);
+  } finally {
+    made.forEach((t) => t.dispose());
+  }
+}
+
+for (const [numGroups, expectedM, n, k] of rows as [number, number, number, number][]) {
+  if (contiguous) {
+    tuneContiguous(numGroups, expectedM, n, k);
+    continue;
+  }
+  const mMax = 2 * expectedM;
+  const kBlocks = numBlocks(k);
+  const problem: GemmProblem = { gemmType: "masked", m: mMax, n, k, numGroups, outDtype: "bf16", accumulate: false, expectedM };
+  const { chosen, picked } = pickConfigs(problem);
   const random = seeded(numGroups * 7919 + expectedM * 31 + n + k);
   const countDraws = Array.from({ length: draws }, () => maskedCounts(numGroups, expectedM, mMax, random));
   const made: Tensor[] = [];
