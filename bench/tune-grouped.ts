@@ -18,6 +18,7 @@ import { copyHostToDevice } from "../src/runtime/memory.ts";
 import { Tensor } from "../src/tensor/tensor.ts";
 import { randomFp8Codes, randomScales } from "./inputs.ts";
 import { KernelTimer } from "./timing.ts";
+import { configKey } from "./configKey.ts";
 import { CONTIGUOUS_SHAPES, MASKED_GROUPS, MASKED_NK, maskedCounts } from "./grouped.ts";
 
 function seeded(seed: number): () => number {
@@ -44,8 +45,7 @@ function parseArgs(argv: string[]): { rows: number[][]; draws: number; configs: 
   return { rows, draws, configs, contiguous };
 }
 
-const key = (c: KernelConfig): string =>
-  `${c.blockM}x${c.blockN} s${c.numStages} c${c.clusterM}x${c.clusterN}${c.orderedMath && !c.pipelinedPromotion ? " ord" : ""}${c.pipelinedPromotion ? " pipe" : ""}`;
+const key = configKey;
 
 const { rows, draws, configs, contiguous } = parseArgs(Bun.argv.slice(2));
 const device = Device.get(0);
@@ -68,11 +68,39 @@ function pickConfigs(problem: GemmProblem): { chosen: KernelConfig; picked: Map<
   return { chosen, picked };
 }
 
+/**
+ * Times every picked configuration with `measure` (µs and TFLOPS, plus a note) and prints them
+ * fastest first under `title`; a configuration that fails to build or run is listed as failed.
+ */
+function printSweep(
+  title: string,
+  problem: GemmProblem,
+  measure: (override: Partial<Omit<KernelConfig, "tmaStore">>) => { us: number; tflops: number; note?: string },
+): void {
+  const { chosen, picked } = pickConfigs(problem);
+  const lines: { tflops: number; line: string }[] = [];
+  for (const config of picked.values()) {
+    try {
+      // The plan options take every field but the epilogue path (the plan derives it from the output).
+      const { tmaStore: _derived, ...override } = config;
+      const { us, tflops, note } = measure(override);
+      const est = estimateSeconds(problem, config, limits) * 1e6;
+      lines.push({
+        tflops,
+        line: `${key(config).padEnd(22)} ${us.toFixed(1).padStart(8)} us ${tflops.toFixed(0).padStart(5)} TFLOPS${note ? ` (${note})` : ""}  model ${est.toFixed(1)} us${key(config) === key(chosen) ? "  <- heuristics" : ""}`,
+      });
+    } catch (error) {
+      lines.push({ tflops: 0, line: `${key(config)} failed: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}` });
+    }
+  }
+  console.log(`== ${title}`);
+  for (const l of lines.sort((x, y) => y.tflops - x.tflops)) console.log(`  ${l.line}`);
+}
+
 function tuneContiguous(numGroups: number, mPerGroup: number, n: number, k: number): void {
   const mTotal = numGroups * mPerGroup;
   const kBlocks = numBlocks(k);
   const problem: GemmProblem = { gemmType: "contiguous", m: mTotal, n, k, numGroups, outDtype: "bf16", accumulate: false };
-  const { chosen, picked } = pickConfigs(problem);
   const made: Tensor[] = [];
   const keep = (t: Tensor): Tensor => (made.push(t), t);
   try {
@@ -84,21 +112,11 @@ function tuneContiguous(numGroups: number, mPerGroup: number, n: number, k: numb
       d: keep(Tensor.empty(device, [mTotal, n], "bf16")),
       mIndices: keep(Tensor.fromHost(device, Int32Array.from({ length: mTotal }, (_, row) => Math.floor(row / mPerGroup)), [mTotal], "i32")),
     };
-    const lines: { tflops: number; line: string }[] = [];
-    for (const config of picked.values()) {
-      try {
-        const { tmaStore: _derived, ...override } = config;
-        const plan = planMGroupedFp8GemmNtContiguous(device, { mTotal, n, k, numGroups }, { debugChecks: false, config: override });
-        const us = timer.time(() => plan.run(args, stream), { warmup: 2, runs: 10 }).medianUs;
-        const tflops = (2 * mTotal * n * k) / (us * 1e-6) / 1e12;
-        const est = estimateSeconds(problem, config, limits) * 1e6;
-        lines.push({ tflops, line: `${key(config).padEnd(22)} ${us.toFixed(1).padStart(8)} us ${tflops.toFixed(0).padStart(5)} TFLOPS  model ${est.toFixed(1)} us${key(config) === key(chosen) ? "  <- heuristics" : ""}` });
-      } catch (error) {
-        lines.push({ tflops: 0, line: `${key(config)} failed: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}` });
-      }
-    }
-    console.log(`== contiguous G=${numGroups} M/group=${mPerGroup} N=${n} K=${k}`);
-    for (const l of lines.sort((x, y) => y.tflops - x.tflops)) console.log(`  ${l.line}`);
+    printSweep(`contiguous G=${numGroups} M/group=${mPerGroup} N=${n} K=${k}`, problem, (override) => {
+      const plan = planMGroupedFp8GemmNtContiguous(device, { mTotal, n, k, numGroups }, { debugChecks: false, config: override });
+      const us = timer.time(() => plan.run(args, stream), { warmup: 2, runs: 10 }).medianUs;
+      return { us, tflops: (2 * mTotal * n * k) / (us * 1e-6) / 1e12 };
+    });
   } finally {
     made.forEach((t) => t.dispose());
   }
@@ -112,7 +130,6 @@ for (const [numGroups, expectedM, n, k] of rows as [number, number, number, numb
   const mMax = 2 * expectedM;
   const kBlocks = numBlocks(k);
   const problem: GemmProblem = { gemmType: "masked", m: mMax, n, k, numGroups, outDtype: "bf16", accumulate: false, expectedM };
-  const { chosen, picked } = pickConfigs(problem);
   const random = seeded(numGroups * 7919 + expectedM * 31 + n + k);
   const countDraws = Array.from({ length: draws }, () => maskedCounts(numGroups, expectedM, mMax, random));
   const made: Tensor[] = [];
@@ -126,33 +143,20 @@ for (const [numGroups, expectedM, n, k] of rows as [number, number, number, numb
       d: keep(Tensor.empty(device, [numGroups, mMax, n], "bf16")),
       maskedM: keep(Tensor.empty(device, [numGroups], "i32")),
     };
-    const lines: { tflops: number; line: string }[] = [];
-    for (const config of picked.values()) {
-      try {
-        // The plan options take every field but the epilogue path (the plan derives it from the output).
-        const { tmaStore: _derived, ...override } = config;
-        const plan = planMGroupedFp8GemmNtMasked(device, { mMax, n, k, numGroups, expectedM }, { debugChecks: false, config: override });
-        let totalUs = 0, totalRows = 0, worst = Infinity;
-        for (const counts of countDraws) {
-          copyHostToDevice(args.maskedM, Int32Array.from(counts));
-          const us = timer.time(() => plan.run(args, stream), { warmup: 2, runs: 10 }).medianUs;
-          const rowsNow = counts.reduce((a, c) => a + c, 0);
-          totalUs += us;
-          totalRows += rowsNow;
-          worst = Math.min(worst, (2 * rowsNow * n * k) / (us * 1e-6) / 1e12);
-        }
-        const tflops = (2 * totalRows * n * k) / (totalUs * 1e-6) / 1e12;
-        const est = estimateSeconds(problem, config, limits) * 1e6;
-        lines.push({
-          tflops,
-          line: `${key(config).padEnd(22)} ${(totalUs / draws).toFixed(1).padStart(7)} us ${tflops.toFixed(0).padStart(5)} TFLOPS (worst draw ${worst.toFixed(0)})  model ${est.toFixed(1)} us${key(config) === key(chosen) ? "  <- heuristics" : ""}`,
-        });
-      } catch (error) {
-        lines.push({ tflops: 0, line: `${key(config)} failed: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}` });
+    const drawList = countDraws.map((c) => c.join("+")).join(" ");
+    printSweep(`masked G=${numGroups} expectedM=${expectedM} N=${n} K=${k} (draws: ${drawList})`, problem, (override) => {
+      const plan = planMGroupedFp8GemmNtMasked(device, { mMax, n, k, numGroups, expectedM }, { debugChecks: false, config: override });
+      let totalUs = 0, totalRows = 0, worst = Infinity;
+      for (const counts of countDraws) {
+        copyHostToDevice(args.maskedM, Int32Array.from(counts));
+        const us = timer.time(() => plan.run(args, stream), { warmup: 2, runs: 10 }).medianUs;
+        const rowsNow = counts.reduce((a, c) => a + c, 0);
+        totalUs += us;
+        totalRows += rowsNow;
+        worst = Math.min(worst, (2 * rowsNow * n * k) / (us * 1e-6) / 1e12);
       }
-    }
-    console.log(`== masked G=${numGroups} expectedM=${expectedM} N=${n} K=${k} (draws: ${countDraws.map((c) => c.join("+")).join(" ")})`);
-    for (const l of lines.sort((x, y) => y.tflops - x.tflops)) console.log(`  ${l.line}`);
+      return { us: totalUs / draws, tflops: (2 * totalRows * n * k) / (totalUs * 1e-6) / 1e12, note: `worst draw ${worst.toFixed(0)}` };
+    });
   } finally {
     made.forEach((t) => t.dispose());
   }

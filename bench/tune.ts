@@ -18,6 +18,7 @@ import { deviceLimits } from "../src/gemm/resolveConfig.ts";
 import { pipelinedPromotionFits, type GemmProblem, type KernelConfig } from "../src/gemm/config.ts";
 import { makeDenseHostInputs } from "./inputs.ts";
 import { KernelTimer } from "./timing.ts";
+import { configKey } from "./configKey.ts";
 import { denseShapes, uploadDenseInputs } from "./dense.ts";
 
 function parseArgs(argv: string[]): { shapes: [number, number, number][]; top: number; configs?: Partial<KernelConfig>[]; singleLevel: boolean } {
@@ -34,8 +35,7 @@ function parseArgs(argv: string[]): { shapes: [number, number, number][]; top: n
   return { shapes, top, configs, singleLevel };
 }
 
-const key = (c: KernelConfig): string =>
-  `${c.blockM}x${c.blockN} s${c.numStages} c${c.clusterM}x${c.clusterN}${c.orderedMath && !c.pipelinedPromotion ? " ord" : ""}${" sfb-" + c.scaleBSource}${c.pipelinedPromotion ? " pipe" : ""}`;
+const key = configKey;
 
 const { shapes, top, configs, singleLevel } = parseArgs(Bun.argv.slice(2));
 const device = Device.get(0);

@@ -1,0 +1,5 @@
+/** One-line label of a kernel configuration for the calibration sweeps (bench/tune*.ts); distinct configurations get distinct labels. */
+import type { KernelConfig } from "../src/gemm/config.ts";
+
+export const configKey = (c: KernelConfig): string =>
+  `${c.blockM}x${c.blockN} s${c.numStages} c${c.clusterM}x${c.clusterN}${c.orderedMath && !c.pipelinedPromotion ? " ord" : ""}${" sfb-" + c.scaleBSource}${c.pipelinedPromotion ? " pipe" : ""}${c.tmaStore ? "" : " plain"}`;
