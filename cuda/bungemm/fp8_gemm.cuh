@@ -147,7 +147,46 @@ struct SfbCursor {
 template <uint32_t kValue_>
 struct Constant {
   static constexpr uint32_t kValue = kValue_;
+  __device__ __forceinline__ uint32_t value() const { return kValue_; }
 };
+
+// The same interface for a value known only at run time.
+struct RuntimeValue {
+  uint32_t v;
+  __device__ __forceinline__ uint32_t value() const { return v; }
+};
+
+// The split columns (SfbCursor::split_col) a tile of this configuration can have: 128 - n0 % 128
+// for straddling tiles, where n0 is a multiple of BLOCK_N and so n0 % 128 a multiple of
+// gcd(BLOCK_N, 128), and BLOCK_N for tiles within one scale row.
+template <typename Cfg>
+struct SplitColumns {
+  static constexpr uint32_t gcd(uint32_t a, uint32_t b) { return b == 0 ? a : gcd(b, a % b); }
+  static constexpr uint32_t kStep = gcd(Cfg::kBlockN, 128);
+  static constexpr uint32_t kNumStraddling = ((Cfg::kBlockN < 128 ? Cfg::kBlockN : 129) - 1) / kStep;
+  // A k-loop is compiled per value: beyond a handful the code grows more than the selects cost.
+  static constexpr bool kCompileTime = Cfg::kMayStraddle && kNumStraddling + 1 <= 5;
+};
+
+// Calls f(split) with the tile's split column as a Constant when the configuration admits few
+// values, so the promotion's per-chunk choice of B scale folds away (one k-loop per value), and as
+// a RuntimeValue otherwise.
+template <typename Cfg, uint32_t kSplit = SplitColumns<Cfg>::kStep, typename F>
+__device__ __forceinline__ void with_split_col(uint32_t split_col, F& f) {
+  if constexpr (!Cfg::kMayStraddle) {
+    f(Constant<Cfg::kBlockN>{});
+  } else if constexpr (!SplitColumns<Cfg>::kCompileTime) {
+    f(RuntimeValue{split_col});
+  } else if constexpr (kSplit < Cfg::kBlockN && kSplit <= 128) {
+    if (split_col == kSplit) {
+      f(Constant<kSplit>{});
+    } else {
+      with_split_col<Cfg, kSplit + SplitColumns<Cfg>::kStep>(split_col, f);
+    }
+  } else {
+    f(Constant<Cfg::kBlockN>{});
+  }
+}
 
 // Hands a consumed stage back to every producer that writes into it (both CTAs of a cluster).
 template <typename Cfg>
@@ -354,104 +393,108 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
       #pragma unroll
       for (uint32_t i = 0; i < kNumAccum * kNumWaves; ++i) final_accum[i] = 0.0f;
 
-      const uint64_t desc_a0 = ptx::make_sw128_kmajor_desc(smem_a + wg * 64 * Cfg::kBlockK);
-      const uint64_t desc_b0 = ptx::make_sw128_kmajor_desc(smem_b);
-      if constexpr (Cfg::kPipelinedPromotion) {
-        // Buffer b holds the k-block in flight; k-block kb always lands in buffer kb % 2, and the
-        // loop below is unrolled by two so every buffer index is a compile-time constant.
-        float buf_sa_lo[2], buf_sa_hi[2], buf_sb_left[2], buf_sb_right[2];
-        // Waits for kb's stage, reads its scales, issues its four MMAs into accum_pair[b].
-        auto issue = [&](uint32_t b, uint32_t kb) {
-          buf_sb_left[b] = ld_shared_f32(tile_sfb + kb), buf_sb_right[b] = ld_shared_f32(tile_sfb + kNumKBlocks + kb);
-          ptx::mbarrier_wait(full + stage, phase);
-          const float* sfa_stage = smem_sfa + stage * Cfg::kSmemSfa / 4;
-          buf_sa_lo[b] = ld_shared_f32(sfa_stage + row_in_tile);
-          buf_sa_hi[b] = ld_shared_f32(sfa_stage + row_in_tile + 8);
-          const uint64_t desc_a = desc_a0 + (stage * Cfg::kSmemA >> 4);
-          const uint64_t desc_b = desc_b0 + (stage * Cfg::kSmemB >> 4);
-          #pragma unroll
-          for (uint32_t i = 0; i < kNumAccum; ++i) ptx::fence_operand(accum_pair[b][i]);
-          ptx::wgmma_fence();
-          #pragma unroll
-          for (uint32_t k = 0; k < Cfg::kBlockK / 32; ++k) Mma::mma(desc_a + 2 * k, desc_b + 2 * k, accum_pair[b], k > 0);
-          ptx::wgmma_commit();
-          if (++stage == kNumStages) stage = 0, phase ^= 1;
-        };
-        // kCount k-blocks from kb0 as one straight-line run: issue the next, wait for the current
-        // (wait_group 1), promote it. Nothing stays in flight past a run, so ptxas can prove every
-        // read safe (a run carried across a loop back edge made it inject a full wait per iteration).
-        auto run_k_blocks = [&](uint32_t kb0, auto count) {
-          constexpr uint32_t kCount = decltype(count)::kValue;
-          issue(0, kb0);
-          #pragma unroll
-          for (uint32_t j = 0; j < kCount; ++j) {
-            const uint32_t b = j % 2;
-            if (j + 1 < kCount) {
-              issue(b ^ 1, kb0 + j + 1);
-              ptx::wgmma_wait<1>();  // k-block j is done; j + 1 stays in flight
-            } else {
-              ptx::wgmma_wait<0>();
-            }
+      // The k-loop, compiled per split column where there are few (see with_split_col).
+      auto k_loop = [&](auto split) {
+        const uint64_t desc_a0 = ptx::make_sw128_kmajor_desc(smem_a + wg * 64 * Cfg::kBlockK);
+        const uint64_t desc_b0 = ptx::make_sw128_kmajor_desc(smem_b);
+        if constexpr (Cfg::kPipelinedPromotion) {
+          // Buffer b holds the k-block in flight; k-block kb always lands in buffer kb % 2, and the
+          // loop below is unrolled by two so every buffer index is a compile-time constant.
+          float buf_sa_lo[2], buf_sa_hi[2], buf_sb_left[2], buf_sb_right[2];
+          // Waits for kb's stage, reads its scales, issues its four MMAs into accum_pair[b].
+          auto issue = [&](uint32_t b, uint32_t kb) {
+            buf_sb_left[b] = ld_shared_f32(tile_sfb + kb), buf_sb_right[b] = ld_shared_f32(tile_sfb + kNumKBlocks + kb);
+            ptx::mbarrier_wait(full + stage, phase);
+            const float* sfa_stage = smem_sfa + stage * Cfg::kSmemSfa / 4;
+            buf_sa_lo[b] = ld_shared_f32(sfa_stage + row_in_tile);
+            buf_sa_hi[b] = ld_shared_f32(sfa_stage + row_in_tile + 8);
+            const uint64_t desc_a = desc_a0 + (stage * Cfg::kSmemA >> 4);
+            const uint64_t desc_b = desc_b0 + (stage * Cfg::kSmemB >> 4);
             #pragma unroll
             for (uint32_t i = 0; i < kNumAccum; ++i) ptx::fence_operand(accum_pair[b][i]);
-            release_stage<Cfg>(empty + release, lane);
-            if (++release == kNumStages) release = 0;
-            promote<Cfg, kNumAccum>(final_accum, accum_pair[b], buf_sa_lo[b], buf_sa_hi[b], buf_sb_left[b],
-                                    buf_sb_right[b], cursor.split_col);
-          }
-        };
-        constexpr uint32_t kRun = Cfg::kPipelineRun;
-        for (uint32_t kb0 = 0; kb0 + kRun <= kNumKBlocks; kb0 += kRun) run_k_blocks(kb0, Constant<kRun>{});
-        if constexpr (kNumKBlocks % kRun != 0) run_k_blocks(kNumKBlocks / kRun * kRun, Constant<kNumKBlocks % kRun>{});
-      } else {
-      for (uint32_t kb = 0; kb < kNumKBlocks; ++kb) {
-        float sb_left, sb_right;
-        if constexpr (Cfg::kStagedScalesB) {
-          sb_left = ld_shared_f32(tile_sfb + kb), sb_right = ld_shared_f32(tile_sfb + kNumKBlocks + kb);
+            ptx::wgmma_fence();
+            #pragma unroll
+            for (uint32_t k = 0; k < Cfg::kBlockK / 32; ++k) Mma::mma(desc_a + 2 * k, desc_b + 2 * k, accum_pair[b], k > 0);
+            ptx::wgmma_commit();
+            if (++stage == kNumStages) stage = 0, phase ^= 1;
+          };
+          // kCount k-blocks from kb0 as one straight-line run: issue the next, wait for the current
+          // (wait_group 1), promote it. Nothing stays in flight past a run, so ptxas can prove every
+          // read safe (a run carried across a loop back edge made it inject a full wait per iteration).
+          auto run_k_blocks = [&](uint32_t kb0, auto count) {
+            constexpr uint32_t kCount = decltype(count)::kValue;
+            issue(0, kb0);
+            #pragma unroll
+            for (uint32_t j = 0; j < kCount; ++j) {
+              const uint32_t b = j % 2;
+              if (j + 1 < kCount) {
+                issue(b ^ 1, kb0 + j + 1);
+                ptx::wgmma_wait<1>();  // k-block j is done; j + 1 stays in flight
+              } else {
+                ptx::wgmma_wait<0>();
+              }
+              #pragma unroll
+              for (uint32_t i = 0; i < kNumAccum; ++i) ptx::fence_operand(accum_pair[b][i]);
+              release_stage<Cfg>(empty + release, lane);
+              if (++release == kNumStages) release = 0;
+              promote<Cfg, kNumAccum>(final_accum, accum_pair[b], buf_sa_lo[b], buf_sa_hi[b], buf_sb_left[b],
+                                      buf_sb_right[b], split.value());
+            }
+          };
+          constexpr uint32_t kRun = Cfg::kPipelineRun;
+          for (uint32_t kb0 = 0; kb0 + kRun <= kNumKBlocks; kb0 += kRun) run_k_blocks(kb0, Constant<kRun>{});
+          if constexpr (kNumKBlocks % kRun != 0) run_k_blocks(kNumKBlocks / kRun * kRun, Constant<kNumKBlocks % kRun>{});
         } else {
-          sb_left = next_left, sb_right = next_right;
-          if (kb + 1 < kNumKBlocks) cursor.load_impl(kb + 1, kNumKBlocks, next_left, next_right);
-        }
+        for (uint32_t kb = 0; kb < kNumKBlocks; ++kb) {
+          float sb_left, sb_right;
+          if constexpr (Cfg::kStagedScalesB) {
+            sb_left = ld_shared_f32(tile_sfb + kb), sb_right = ld_shared_f32(tile_sfb + kNumKBlocks + kb);
+          } else {
+            sb_left = next_left, sb_right = next_right;
+            if (kb + 1 < kNumKBlocks) cursor.load_impl(kb + 1, kNumKBlocks, next_left, next_right);
+          }
 
-        ptx::mbarrier_wait(full + stage, phase);
-        const float* sfa_stage = smem_sfa + stage * Cfg::kSmemSfa / 4;
-        // Every shared-memory read of the stage happens before the stage is released (last wave).
-        float sa_lo[kNumWaves], sa_hi[kNumWaves];
-        #pragma unroll
-        for (uint32_t w = 0; w < kNumWaves; ++w) {
-          sa_lo[w] = ld_shared_f32(sfa_stage + w * Cfg::kWaveRows + row_in_tile);
-          sa_hi[w] = ld_shared_f32(sfa_stage + w * Cfg::kWaveRows + row_in_tile + 8);
-        }
-
-        #pragma unroll
-        for (uint32_t w = 0; w < kNumWaves; ++w) {
-          // Descriptor start addresses are in 16-byte units: a stage is + stage * tile bytes, a wave
-          // + 128 rows of 128 bytes, a k32 step + 32 bytes.
-          const uint64_t desc_a = desc_a0 + ((stage * Cfg::kSmemA + w * Cfg::kWaveRows * Cfg::kBlockK) >> 4);
-          const uint64_t desc_b = desc_b0 + (stage * Cfg::kSmemB >> 4);
+          ptx::mbarrier_wait(full + stage, phase);
+          const float* sfa_stage = smem_sfa + stage * Cfg::kSmemSfa / 4;
+          // Every shared-memory read of the stage happens before the stage is released (last wave).
+          float sa_lo[kNumWaves], sa_hi[kNumWaves];
           #pragma unroll
-          for (uint32_t i = 0; i < kNumAccum; ++i) ptx::fence_operand(accum[i]);
-          if constexpr (Cfg::kOrderedMath) ptx::named_barrier_sync(kTurnBarrier + wg, 256);
-          ptx::wgmma_fence();
-          #pragma unroll
-          for (uint32_t k = 0; k < Cfg::kBlockK / 32; ++k)
-            Mma::mma(desc_a + 2 * k, desc_b + 2 * k, accum, k > 0 || (Cfg::kSingleLevel && kb > 0));
-          ptx::wgmma_commit();
-          if constexpr (Cfg::kOrderedMath) ptx::named_barrier_arrive(kTurnBarrier + (wg ^ 1), 256);
-          ptx::wgmma_wait<0>();
-          #pragma unroll
-          for (uint32_t i = 0; i < kNumAccum; ++i) ptx::fence_operand(accum[i]);
+          for (uint32_t w = 0; w < kNumWaves; ++w) {
+            sa_lo[w] = ld_shared_f32(sfa_stage + w * Cfg::kWaveRows + row_in_tile);
+            sa_hi[w] = ld_shared_f32(sfa_stage + w * Cfg::kWaveRows + row_in_tile + 8);
+          }
 
-          // The stage's A, B and sfa have all been read (last wave): hand it back.
-          if (w + 1 == kNumWaves) release_stage<Cfg>(empty + stage, lane);
+          #pragma unroll
+          for (uint32_t w = 0; w < kNumWaves; ++w) {
+            // Descriptor start addresses are in 16-byte units: a stage is + stage * tile bytes, a wave
+            // + 128 rows of 128 bytes, a k32 step + 32 bytes.
+            const uint64_t desc_a = desc_a0 + ((stage * Cfg::kSmemA + w * Cfg::kWaveRows * Cfg::kBlockK) >> 4);
+            const uint64_t desc_b = desc_b0 + (stage * Cfg::kSmemB >> 4);
+            #pragma unroll
+            for (uint32_t i = 0; i < kNumAccum; ++i) ptx::fence_operand(accum[i]);
+            if constexpr (Cfg::kOrderedMath) ptx::named_barrier_sync(kTurnBarrier + wg, 256);
+            ptx::wgmma_fence();
+            #pragma unroll
+            for (uint32_t k = 0; k < Cfg::kBlockK / 32; ++k)
+              Mma::mma(desc_a + 2 * k, desc_b + 2 * k, accum, k > 0 || (Cfg::kSingleLevel && kb > 0));
+            ptx::wgmma_commit();
+            if constexpr (Cfg::kOrderedMath) ptx::named_barrier_arrive(kTurnBarrier + (wg ^ 1), 256);
+            ptx::wgmma_wait<0>();
+            #pragma unroll
+            for (uint32_t i = 0; i < kNumAccum; ++i) ptx::fence_operand(accum[i]);
 
-          // Promotion: scale this k-block's partial sums and add them to the FP32 accumulator.
-          if (Cfg::kSingleLevel && kb + 1 < kNumKBlocks) continue;
-          promote<Cfg, kNumAccum>(final_accum + w * kNumAccum, accum, sa_lo[w], sa_hi[w], sb_left, sb_right, cursor.split_col);
+            // The stage's A, B and sfa have all been read (last wave): hand it back.
+            if (w + 1 == kNumWaves) release_stage<Cfg>(empty + stage, lane);
+
+            // Promotion: scale this k-block's partial sums and add them to the FP32 accumulator.
+            if (Cfg::kSingleLevel && kb + 1 < kNumKBlocks) continue;
+            promote<Cfg, kNumAccum>(final_accum + w * kNumAccum, accum, sa_lo[w], sa_hi[w], sb_left, sb_right, split.value());
+          }
+          if (++stage == kNumStages) stage = 0, phase ^= 1;
         }
-        if (++stage == kNumStages) stage = 0, phase ^= 1;
-      }
-      }  // serial promotion
+        }  // serial promotion
+      };
+      with_split_col<Cfg>(cursor.split_col, k_loop);
 
       // The tile's B scales have all been read: free the ring slot for the scale warp.
       if constexpr (Cfg::kProducerScalesB) {

@@ -87,8 +87,10 @@ const TWO_WAVE_MULTICAST_MIN_K_BLOCKS = 32;
 const PIPELINED_MULTICAST_EFFICIENCY = 1.06;
 const PIPELINED_MULTICAST_MIN_WAVES = 8;
 // BLOCK_M = 128 tiles wider than 128 columns (no room to pipeline their promotion): 128 x 192 ran at
-// ~0.92 of the rate above at 4096 x 2112 x 7168 (run 12).
-const WIDE_SERIAL_EFFICIENCY = 0.92;
+// ~0.92 of the rate above at 4096 x 2112 x 7168 (run 12); once the k-loop was compiled per split column
+// (no per-chunk choice of B scale in the promotion), at the rate of 128 x 128 pipelined: 102-104 us in
+// 3 waves against 115 us in 5 (run 20 in docs/perf-notes.md).
+const WIDE_SERIAL_EFFICIENCY = 1.1;
 const INGEST_BYTES_PER_SM = 85e9;
 const DRAM_BYTES_PER_S = 3.2e12;
 const B_REREAD_FRACTION = 0.5;

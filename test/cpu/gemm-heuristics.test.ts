@@ -138,6 +138,11 @@ describe("selectConfig", () => {
     }
   });
 
+  test("dense 4096 x 2112 x 7168: 128 x 192 in 3 waves, not 128 x 128 in 5 (run 20 sweep: 102-104 vs 115 us)", () => {
+    const c = selectConfig({ gemmType: "dense", m: 4096, n: 2112, k: 7168, numGroups: 1, outDtype: "bf16", accumulate: false }, H200);
+    expect(`${c.blockM}x${c.blockN} c${c.clusterM}x${c.clusterN}${c.pipelinedPromotion ? " pipe" : ""}`).toBe("128x192 c1x1");
+  });
+
   test("BLOCK_N candidates: multiples of 16 whose tiles straddle at most two B-scale blocks", () => {
     expect(BLOCK_N_CANDIDATES).toEqual([16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 192]);
   });
