@@ -143,6 +143,11 @@ describe("selectConfig", () => {
     expect(`${c.blockM}x${c.blockN} c${c.clusterM}x${c.clusterN}${c.pipelinedPromotion ? " pipe" : ""}`).toBe("128x192 c1x1");
   });
 
+  test("equal-area ties go to the taller tile (one row of tiles reads B once: 128 x 4096 x 7168, run 20)", () => {
+    const c = selectConfig({ gemmType: "dense", m: 128, n: 4096, k: 7168, numGroups: 1, outDtype: "bf16", accumulate: false }, H200);
+    expect(`${c.blockM}x${c.blockN}`).toBe("128x32");
+  });
+
   test("BLOCK_N candidates: multiples of 16 whose tiles straddle at most two B-scale blocks", () => {
     expect(BLOCK_N_CANDIDATES).toEqual([16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 192]);
   });

@@ -24,13 +24,12 @@ import { CudaGraph } from "../../src/runtime/graph.ts";
 import { copyDeviceToDevice, copyHostToDevice, memsetD8 } from "../../src/runtime/memory.ts";
 import { Stream } from "../../src/runtime/stream.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
-import { randomFp8Codes, randomScales } from "../support/gemmCheck.ts";
+import { BF16_TOLERANCE, randomFp8Codes, randomScales } from "../support/gemmCheck.ts";
 import { groupedRelError, randomWeights, rowsBreakingPoisonRule, type GroupedWeights, type GroupRows } from "../support/groupedCheck.ts";
 
 const gpu = hasCudaDevice();
 if (!gpu.ok) console.warn(`skipping grouped GEMM GPU tests: ${gpu.reason}`);
 
-const BF16_TOLERANCE = 2e-3;
 /** DESIGN §7. */
 const CONTIGUOUS_SHAPES: [g: number, mPerGroup: number, n: number, k: number][] = [
   [4, 8192, 4096, 7168],
