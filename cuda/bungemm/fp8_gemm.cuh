@@ -170,7 +170,8 @@ struct SplitColumns {
 
 // Calls f(split) with the tile's split column as a Constant when the configuration admits few
 // values, so the promotion's per-chunk choice of B scale folds away (one k-loop per value), and as
-// a RuntimeValue otherwise.
+// a RuntimeValue otherwise. The chain tests kStep, 2 kStep, ... below BLOCK_N (every straddling
+// split column is one of them, see SplitColumns) and ends at BLOCK_N, the tiles that do not straddle.
 template <typename Cfg, uint32_t kSplit = SplitColumns<Cfg>::kStep, typename F>
 __device__ __forceinline__ void with_split_col(uint32_t split_col, F& f) {
   if constexpr (!Cfg::kMayStraddle) {
