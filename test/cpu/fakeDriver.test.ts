@@ -5,24 +5,15 @@
  * FFI argument types and struct offsets that only a GPU run would otherwise reveal.
  */
 import { beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { cCompiler, runAgainstFakeDriver } from "../support/fakeDriver.ts";
 
-const compiler = Bun.which("gcc") ?? Bun.which("cc");
-if (!compiler) console.warn("skipping fake-driver tests: no C compiler");
+if (cCompiler === undefined) console.warn("skipping fake-driver tests: no C compiler");
 
-describe.skipIf(!compiler)("runtime against a fake libcuda", () => {
+describe.skipIf(cCompiler === undefined)("runtime against a fake libcuda", () => {
   let r: Record<string, unknown>;
 
   beforeAll(() => {
-    const lib = join(mkdtempSync(join(tmpdir(), "bungemm-fakecuda-")), "libfakecuda.so");
-    const build = Bun.spawnSync([compiler as string, "-shared", "-fPIC", "-O1", "-o", lib, join(import.meta.dir, "fixtures/fakeCuda.c")]);
-    if (build.exitCode !== 0) throw new Error(build.stderr.toString());
-    // A subprocess: the driver table is opened once per process, and other tests need it absent.
-    const run = Bun.spawnSync(["bun", join(import.meta.dir, "fixtures/fakeDriverRun.ts")], { env: { ...process.env, BUNGEMM_LIBCUDA: lib } });
-    if (run.exitCode !== 0) throw new Error(run.stderr.toString());
-    r = JSON.parse(run.stdout.toString());
+    r = runAgainstFakeDriver("fakeDriverRun.ts");
   });
 
   test("device attributes and arch come through", () => {

@@ -5,29 +5,18 @@
  * its own map with its row stride.
  */
 import { beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { cCompiler, runAgainstFakeDriver } from "../support/fakeDriver.ts";
 import { nvccPath } from "../support/compilers.ts";
 
-const compiler = Bun.which("gcc") ?? Bun.which("cc");
 const nvcc = nvccPath();
-const skip = !compiler || nvcc === undefined;
+const skip = cCompiler === undefined || nvcc === undefined;
 if (skip) console.warn("skipping GEMM plan fake-driver tests: needs a C compiler and nvcc");
 
 describe.skipIf(skip)("GemmPlan against a fake libcuda", () => {
   let r: Record<string, unknown>;
 
   beforeAll(() => {
-    const dir = mkdtempSync(join(tmpdir(), "bungemm-fakeplan-"));
-    const lib = join(dir, "libfakecuda.so");
-    const build = Bun.spawnSync([compiler as string, "-shared", "-fPIC", "-O1", "-o", lib, join(import.meta.dir, "fixtures/fakeCuda.c")]);
-    if (build.exitCode !== 0) throw new Error(build.stderr.toString());
-    const run = Bun.spawnSync(["bun", join(import.meta.dir, "fixtures/gemmPlanFakeRun.ts")], {
-      env: { ...process.env, BUNGEMM_LIBCUDA: lib, BUNGEMM_CACHE_DIR: join(dir, "cache") },
-    });
-    if (run.exitCode !== 0) throw new Error(run.stderr.toString());
-    r = JSON.parse(run.stdout.toString());
+    r = runAgainstFakeDriver("gemmPlanFakeRun.ts");
   }, 120_000);
 
   test("the expect-tx count is the bytes of the boxes: 8 A rows, the B tile, 4 A scales", () => {

@@ -1,24 +1,14 @@
 /** Tensor and the quantization API's argument checks against the fake libcuda (no GPU needed). */
 import { beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { cCompiler, runAgainstFakeDriver } from "../support/fakeDriver.ts";
 
-const compiler = Bun.which("gcc") ?? Bun.which("cc");
-if (!compiler) console.warn("skipping Tensor fake-driver tests: no C compiler");
+if (cCompiler === undefined) console.warn("skipping Tensor fake-driver tests: no C compiler");
 
-describe.skipIf(!compiler)("Tensor against a fake libcuda", () => {
+describe.skipIf(cCompiler === undefined)("Tensor against a fake libcuda", () => {
   let r: Record<string, unknown>;
 
   beforeAll(() => {
-    const lib = join(mkdtempSync(join(tmpdir(), "bungemm-faketensor-")), "libfakecuda.so");
-    const build = Bun.spawnSync([compiler as string, "-shared", "-fPIC", "-O1", "-o", lib, join(import.meta.dir, "fixtures/fakeCuda.c")]);
-    if (build.exitCode !== 0) throw new Error(build.stderr.toString());
-    const run = Bun.spawnSync(["bun", join(import.meta.dir, "fixtures/tensorFakeDriverRun.ts")], {
-      env: { ...process.env, BUNGEMM_LIBCUDA: lib, BUNGEMM_CACHE_DIR: join(tmpdir(), "bungemm-faketensor-cache") },
-    });
-    if (run.exitCode !== 0) throw new Error(run.stderr.toString());
-    r = JSON.parse(run.stdout.toString());
+    r = runAgainstFakeDriver("tensorFakeDriverRun.ts");
   });
 
   test("fromHost/toHost round trip and metadata", () => {
