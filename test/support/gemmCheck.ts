@@ -80,13 +80,13 @@ export function outputAt(sample: Sample, d: Uint16Array | Float32Array, n: numbe
 }
 
 /**
- * Norm-wise tolerance for BF16 outputs. Rounding to BF16 (8 significant bits, round to nearest) moves
- * each element by at most 2^-8 of its value, so no correct kernel exceeds 2^-8 plus the FP32
- * accumulation error (~2.2e-4 measured on the H200); typical runs show 1.6-1.7e-3, but with few
- * elements and wide-range random FP8 inputs a handful of large outputs dominate the norm and one run
- * reached 2.05e-3 (M = 9, N = 64, K = 32). Wrong data is far above it: one missed k-block of 56 is ~13%.
+ * Norm-wise bar for BF16 outputs (issues 3 and 4: relative Frobenius error ≤ 2e-3). Correct kernels
+ * measure 1.6-1.8e-3, almost all of it the final rounding to BF16, which moves each element by up to
+ * 2^-8 of its value; a case with few outputs, where a handful of large ones dominate the norm, can
+ * pass 2e-3 with no fault (K = 32 with 9 x 64 outputs once measured 2.05e-3), so every case keeps
+ * thousands of outputs.
  */
-export const BF16_TOLERANCE = 2 ** -8 + 3e-4;
+export const BF16_TOLERANCE = 2e-3;
 
 export function relError(out: Float64Array, ref: Float64Array): number {
   let diff = 0, norm = 0;
