@@ -147,13 +147,13 @@ struct SfbCursor {
 template <uint32_t kValue_>
 struct Constant {
   static constexpr uint32_t kValue = kValue_;
-  __device__ __forceinline__ uint32_t value() const { return kValue_; }
+  __host__ __device__ __forceinline__ uint32_t value() const { return kValue_; }
 };
 
 // The same interface for a value known only at run time.
 struct RuntimeValue {
   uint32_t v;
-  __device__ __forceinline__ uint32_t value() const { return v; }
+  __host__ __device__ __forceinline__ uint32_t value() const { return v; }
 };
 
 // The split columns (SfbCursor::split_col) a tile of this configuration can have: 128 - n0 % 128
@@ -172,8 +172,9 @@ struct SplitColumns {
 // values, so the promotion's per-chunk choice of B scale folds away (one k-loop per value), and as
 // a RuntimeValue otherwise. The chain tests kStep, 2 kStep, ... below BLOCK_N (every straddling
 // split column is one of them, see SplitColumns) and ends at BLOCK_N, the tiles that do not straddle.
+// (Host-callable too, so a CPU test can check that every split column reaches its own Constant.)
 template <typename Cfg, uint32_t kSplit = SplitColumns<Cfg>::kStep, typename F>
-__device__ __forceinline__ void with_split_col(uint32_t split_col, F& f) {
+__host__ __device__ __forceinline__ void with_split_col(uint32_t split_col, F& f) {
   if constexpr (!Cfg::kMayStraddle) {
     f(Constant<Cfg::kBlockN>{});
   } else if constexpr (!SplitColumns<Cfg>::kCompileTime) {
