@@ -75,15 +75,15 @@ for (const [m, n, k] of shapes) {
   for (const c of [...picked.values()]) if (c.blockM >= 128) picked.set(key({ ...c, orderedMath: !c.orderedMath }), { ...c, orderedMath: !c.orderedMath });
   // And every one with the other B-scale source.
   for (const c of [...picked.values()]) {
-    for (const scaleBSource of ["global", "math-staged", "producer"] as const) {
+    for (const scaleBSource of ["math-staged", "producer"] as const) {
       const numStages = Math.min(c.numStages, maxStages(c.blockM, c.blockN, k, c.tmaStore, limits, scaleBSource));
-      const alt = { ...c, scaleBSource, numStages, pipelinedPromotion: c.pipelinedPromotion && pipelinedPromotionFits(c.blockM, c.blockN, scaleBSource) };
+      const alt = { ...c, scaleBSource, numStages };
       if (numStages > 0) picked.set(key(alt), alt);
     }
   }
   // And every one that can with pipelined promotion.
   for (const c of [...picked.values()]) {
-    if (pipelinedPromotionFits(c.blockM, c.blockN, c.scaleBSource)) picked.set(key({ ...c, pipelinedPromotion: !c.pipelinedPromotion }), { ...c, pipelinedPromotion: !c.pipelinedPromotion });
+    if (pipelinedPromotionFits(c.blockM, c.blockN)) picked.set(key({ ...c, pipelinedPromotion: !c.pipelinedPromotion }), { ...c, pipelinedPromotion: !c.pipelinedPromotion });
   }
   }
   using inputs = uploadDenseInputs(device, makeDenseHostInputs(m, n, k));

@@ -46,14 +46,15 @@ struct Fp8GemmConfig {
   // Test-only: one tensor-core accumulator over all of K, scaled once at the end (valid only when the
   // scales do not vary along K). It shows what the promotion buys.
   static constexpr bool kSingleLevel = kSingleLevel_;
-  // Where the math warpgroups get B scales (a tile's 1-2 rows of ceil(K/128) floats):
-  //   kScalesFromGlobal:   read from global one k-block ahead into registers;
-  //   kScalesMathStaged:   copied into shared memory by the math threads at each tile start (a
-  //                        math-wide barrier pair per tile, and the load latency exposed);
-  //   kScalesProducer:     copied into a 2-slot shared ring by the second producer warp, ahead of
-  //                        time, handed over with mbarriers (no math-side latency or barrier).
+  // How a tile's B scales (1-2 rows of ceil(K/128) floats) reach shared memory, where the math
+  // warpgroups read them by k-block index:
+  //   1 (math-staged): copied by the math threads at each tile start (a math-wide barrier pair per
+  //                    tile, and the load latency exposed);
+  //   2 (producer):    copied into a 2-slot ring by the second producer warp, ahead of time, handed
+  //                    over with mbarriers (no math-side latency or barrier).
+  // (Reading them from global memory one k-block ahead into registers measured 5-20% slower
+  // everywhere and was removed.)
   static constexpr uint32_t kScaleBSource = kScaleBSource_;
-  static constexpr bool kStagedScalesB = kScaleBSource != 0;
   static constexpr bool kProducerScalesB = kScaleBSource == 2;
   static constexpr uint32_t kSfbSlotFloats = (2 * ((kShapeK_ + 127) / 128) + 3) / 4 * 4;
   static constexpr uint32_t kNumSfbSlots = kProducerScalesB ? 2 : 1;
@@ -91,7 +92,7 @@ struct Fp8GemmConfig {
   static constexpr uint32_t kSmemB = kBlockN * kBlockK;
   static constexpr uint32_t kSmemSfa = (kBlockM * 4 + 127) / 128 * 128;
   static constexpr uint32_t kSmemBarriers = kNumStages * 2 * 8;
-  static constexpr uint32_t kSmemSfb = kStagedScalesB ? kNumSfbSlots * kSfbSlotFloats * 4 + (kProducerScalesB ? 32 : 0) : 0;
+  static constexpr uint32_t kSmemSfb = kNumSfbSlots * kSfbSlotFloats * 4 + (kProducerScalesB ? 32 : 0);
   // The 1024 bytes of slack let the kernel align the dynamic shared-memory base to a swizzle atom.
   static constexpr uint32_t kSmemBytes =
       1024 + (kSmemD + 1023) / 1024 * 1024 + kNumStages * (kSmemA + kSmemB + kSmemSfa) + kSmemSfb + kSmemBarriers;
@@ -113,8 +114,9 @@ struct Fp8GemmConfig {
   static_assert(kClusterM == 1 || kBlockN % (8 * kClusterM) == 0, "each multicast half must be whole swizzle atoms");
   static_assert(!kAccumulate || kOutF32, "accumulation into C is an FP32-output option");
   static_assert(!kTmaStore || !kOutF32, "the TMA-store epilogue writes BF16");
-  static_assert(!kPipelinedPromotion || (kNumWaves == 1 && kStagedScalesB && !kSingleLevel),
-                "pipelined promotion: one wave, B scales staged in shared memory, two-level accumulation");
+  static_assert(kScaleBSource == 1 || kScaleBSource == 2, "B scales are staged by the math threads (1) or the producer (2)");
+  static_assert(!kPipelinedPromotion || (kNumWaves == 1 && !kSingleLevel),
+                "pipelined promotion: one wave, two-level accumulation");
   static_assert(kSmemBytes <= 232448, "shared memory exceeds the 227 KB a Hopper CTA may use");
 };
 
@@ -126,20 +128,14 @@ struct SfbCursor {
   uint32_t split_col;
 
   template <typename Cfg>
-  __device__ __forceinline__ static SfbCursor of(const Tile& tile, const float* sfb, float& first_left, float& first_right) {
+  __device__ __forceinline__ static SfbCursor of(const Tile& tile, const float* sfb) {
     const uint32_t n0 = tile.n_block * Cfg::kBlockN;
     const uint32_t scale_row = n0 / 128;
     SfbCursor c;
     c.straddles = (n0 % 128) + Cfg::kBlockN > 128 && scale_row + 1 < Cfg::kNumSfbRows;
     c.split_col = c.straddles ? 128 - n0 % 128 : Cfg::kBlockN;
     c.row = sfb + (static_cast<uint64_t>(tile.group) * Cfg::kNumSfbRows + scale_row) * Cfg::kNumKBlocks;
-    if (!Cfg::kStagedScalesB) c.load_impl(0, Cfg::kNumKBlocks, first_left, first_right);
     return c;
-  }
-
-  __device__ __forceinline__ void load_impl(uint32_t kb, uint32_t num_k_blocks, float& left, float& right) const {
-    left = __ldg(row + kb);
-    right = straddles ? __ldg(row + num_k_blocks + kb) : left;
   }
 };
 
@@ -328,9 +324,8 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
     } else if (Cfg::kProducerScalesB && warp == Cfg::kNumMathThreads / 32 + 1) {
       // Scale warp: B scales of each upcoming tile into the 2-slot ring, one tile ahead of the math.
       uint32_t slot = 0, slot_phase = 0;
-      float unused_left, unused_right;
       while (scheduler.next(tile)) {
-        const SfbCursor cursor = SfbCursor::of<Cfg>(tile, sfb, unused_left, unused_right);
+        const SfbCursor cursor = SfbCursor::of<Cfg>(tile, sfb);
         ptx::mbarrier_wait(empty_sfb + slot, slot_phase ^ 1);
         float* dst = smem_sfb + slot * Cfg::kSfbSlotFloats;
         for (uint32_t i = lane; i < kNumKBlocks; i += 32) {
@@ -361,14 +356,12 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
       if (wg == 1) ptx::named_barrier_arrive(kTurnBarrier + 0, 256);
     }
 
-    // B scales come straight from global memory (a few KB, L1/L2-resident), one k-block ahead, so
-    // the load hides behind the previous k-block's MMAs; the next tile's first pair is requested
-    // before this tile's epilogue. Tiles whose columns straddle a 128-row scale block use two rows.
+    // Where the tile's B scales are (tiles whose columns straddle a 128-row scale block use two
+    // rows), and the producer ring's slot when the scale warp stages them.
     SfbCursor cursor{};
     uint32_t sfb_slot = 0, sfb_phase = 0;
-    float next_left = 0.0f, next_right = 0.0f;
     bool has_tile = scheduler.next(tile);
-    if (has_tile) cursor = SfbCursor::of<Cfg>(tile, sfb, next_left, next_right);
+    if (has_tile) cursor = SfbCursor::of<Cfg>(tile, sfb);
 
     while (has_tile) {
       // Which of this thread's rows are real, asked now: for contiguous layouts it is a global load
@@ -384,7 +377,7 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
       if constexpr (Cfg::kProducerScalesB) {
         ptx::mbarrier_wait(full_sfb + sfb_slot, sfb_phase);
         tile_sfb = smem_sfb + sfb_slot * Cfg::kSfbSlotFloats;
-      } else if constexpr (Cfg::kStagedScalesB) {
+      } else {
         ptx::named_barrier_sync(kMathBarrier, Cfg::kNumMathThreads);  // previous tile is done reading smem_sfb
         for (uint32_t i = threadIdx.x; i < kNumKBlocks; i += Cfg::kNumMathThreads) {
           smem_sfb[i] = __ldg(cursor.row + i);
@@ -448,13 +441,7 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
           if constexpr (kNumKBlocks % kRun != 0) run_k_blocks(kNumKBlocks / kRun * kRun, Constant<kNumKBlocks % kRun>{});
         } else {
         for (uint32_t kb = 0; kb < kNumKBlocks; ++kb) {
-          float sb_left, sb_right;
-          if constexpr (Cfg::kStagedScalesB) {
-            sb_left = ld_shared_f32(tile_sfb + kb), sb_right = ld_shared_f32(tile_sfb + kNumKBlocks + kb);
-          } else {
-            sb_left = next_left, sb_right = next_right;
-            if (kb + 1 < kNumKBlocks) cursor.load_impl(kb + 1, kNumKBlocks, next_left, next_right);
-          }
+          const float sb_left = ld_shared_f32(tile_sfb + kb), sb_right = ld_shared_f32(tile_sfb + kNumKBlocks + kb);
 
           ptx::mbarrier_wait(full + stage, phase);
           const float* sfa_stage = smem_sfa + stage * Cfg::kSmemSfa / 4;
@@ -507,7 +494,7 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
 
       Tile next_tile;
       const bool has_next = scheduler.next(next_tile);
-      const SfbCursor next_cursor = has_next ? SfbCursor::of<Cfg>(next_tile, sfb, next_left, next_right) : cursor;
+      const SfbCursor next_cursor = has_next ? SfbCursor::of<Cfg>(next_tile, sfb) : cursor;
 
       // ---------------- epilogue ----------------
       const uint32_t n0 = tile.n_block * kBlockN;

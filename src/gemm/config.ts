@@ -7,9 +7,9 @@
 
 export type GemmType = "dense" | "contiguous" | "masked";
 export type OutDType = "bf16" | "f32";
-export type ScaleBSource = "global" | "math-staged" | "producer";
+export type ScaleBSource = "math-staged" | "producer";
 /** The kernel's kScaleBSource constant for each source. */
-export const SCALE_B_SOURCE_CODE: Record<ScaleBSource, number> = { global: 0, "math-staged": 1, producer: 2 };
+export const SCALE_B_SOURCE_CODE: Record<ScaleBSource, number> = { "math-staged": 1, producer: 2 };
 
 /** One 128-wide k-block: the scale granularity along K and one 128-byte swizzled row of FP8. */
 export const BLOCK_K = 128;
@@ -48,22 +48,21 @@ export interface KernelConfig {
   /** BLOCK_M = 128: the two math warpgroups take turns issuing their MMAs (see fp8_gemm.cuh). */
   orderedMath: boolean;
   /**
-   * Where the math warpgroups read B scales: "global" (registers, one k-block ahead), "math-staged"
-   * (copied to shared memory by the math threads at each tile start), "producer" (copied ahead of
-   * time into a 2-slot shared ring by a producer warp). See cuda/bungemm/fp8_gemm.cuh.
+   * How B scales reach shared memory, where the math warpgroups read them: "math-staged" (copied by
+   * the math threads at each tile start) or "producer" (copied ahead of time into a 2-slot ring by a
+   * producer warp). See cuda/bungemm/fp8_gemm.cuh.
    */
   scaleBSource: ScaleBSource;
   /**
-   * One tile wave (BLOCK_M <= 128), staged B scales, BLOCK_N <= 128: each math warpgroup issues the
+   * One tile wave (BLOCK_M <= 128), BLOCK_N <= 128: each math warpgroup issues the
    * next k-block's MMAs into a second accumulator before promoting the current one, so promotion
    * never leaves the tensor core idle. See cuda/bungemm/fp8_gemm.cuh.
    */
   pipelinedPromotion: boolean;
 }
 
-/** Whether `pipelinedPromotion` is allowed with this tile and B-scale source (registers, wave count). */
-export const pipelinedPromotionFits = (blockM: number, blockN: number, scaleBSource: ScaleBSource): boolean =>
-  blockM <= 128 && blockN <= PIPELINED_MAX_BLOCK_N && scaleBSource !== "global";
+/** Whether `pipelinedPromotion` is allowed with this tile (registers, wave count). */
+export const pipelinedPromotionFits = (blockM: number, blockN: number): boolean => blockM <= 128 && blockN <= PIPELINED_MAX_BLOCK_N;
 /** Two BLOCK_N / 2 accumulators plus the promoted one must fit the math warpgroups' 232 registers. */
 export const PIPELINED_MAX_BLOCK_N = 128;
 
@@ -81,11 +80,11 @@ export function stageBytes(blockM: number, blockN: number): number {
   return blockM * BLOCK_K + blockN * BLOCK_K + alignUp(blockM * 4, 128);
 }
 
-/** Shared memory outside the stages: alignment slack and the BF16 staging tile (B scales are read from global). */
+/** Shared memory outside the stages: alignment slack, the BF16 staging tile and the B-scale slot(s). */
 export function fixedSharedBytes(blockM: number, blockN: number, k: number, tmaStore: boolean, scaleBSource: ScaleBSource): number {
   const staging = tmaStore ? alignUp(blockM * blockN * 2, 1024) : 0;
   const slot = alignUp(2 * numKBlocks(k), 4) * 4;
-  const scales = scaleBSource === "global" ? 0 : scaleBSource === "math-staged" ? slot : 2 * slot + 32;
+  const scales = scaleBSource === "math-staged" ? slot : 2 * slot + 32;
   return 1024 + staging + scales;
 }
 

@@ -45,9 +45,8 @@ export const PRODUCER_SCALES_MAX_K_BLOCKS = 12;
 export const scaleBSourceFor = (k: number): ScaleBSource => (numKBlocks(k) <= PRODUCER_SCALES_MAX_K_BLOCKS ? "producer" : SCALE_B_SOURCE_DEFAULT);
 /** Whether candidates use pipelined promotion where it fits (docs/perf-notes.md, run 12). */
 export const PIPELINED_PROMOTION_DEFAULT = true;
-/** The heuristics' pipelined-promotion setting for a tile and B-scale source. */
-export const pipelinedPromotionFor = (blockM: number, blockN: number, scaleBSource: ScaleBSource): boolean =>
-  PIPELINED_PROMOTION_DEFAULT && pipelinedPromotionFits(blockM, blockN, scaleBSource);
+/** The heuristics' pipelined-promotion setting for a tile. */
+export const pipelinedPromotionFor = (blockM: number, blockN: number): boolean => PIPELINED_PROMOTION_DEFAULT && pipelinedPromotionFits(blockM, blockN);
 /**
  * Whether BLOCK_M = 256 may run in a 2-CTA cluster: its multicast producer spills 8 bytes (NVCC 13.0)
  * with plain-store epilogues and with tiles narrower than 128 columns.
@@ -220,7 +219,7 @@ export function candidateConfigs(p: GemmProblem, limits: DeviceLimits): KernelCo
           blockM, blockN, numStages, clusterM, clusterN, rasterGroupN: 8, tmaStore,
           orderedMath: blockM >= 128 && orderedMathFor(blockM, blockN, p.k),
           scaleBSource,
-          pipelinedPromotion: pipelinedPromotionFor(blockM, blockN, scaleBSource),
+          pipelinedPromotion: pipelinedPromotionFor(blockM, blockN),
         });
       }
     }

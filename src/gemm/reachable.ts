@@ -7,7 +7,7 @@ import { pipelinedPromotionFits, type DeviceLimits, type GemmProblem, type GemmT
 import { candidateConfigs, maxStages } from "./heuristics.ts";
 import { gemmKernelName } from "./kernelSource.ts";
 
-const SCALE_B_SOURCES = ["global", "math-staged", "producer"] as const;
+const SCALE_B_SOURCES = ["math-staged", "producer"] as const;
 
 export interface ReachableKernel {
   problem: GemmProblem;
@@ -41,7 +41,7 @@ export function reachableKernels(limits: DeviceLimits = HOPPER_LIMITS): Reachabl
       // Both issue orders are reachable through overrides; the ordered one exists only for BLOCK_M = 128.
       if (config.blockM >= 128) out.push({ problem, config: { ...config, orderedMath: !config.orderedMath } });
       // Pipelined promotion where it fits, and the serial variant where it is the default.
-      if (pipelinedPromotionFits(config.blockM, config.blockN, config.scaleBSource)) {
+      if (pipelinedPromotionFits(config.blockM, config.blockN)) {
         out.push({ problem, config: { ...config, pipelinedPromotion: !config.pipelinedPromotion } });
       }
       // And the other B-scale sources (overrides), for the dense BF16 path.
@@ -49,8 +49,7 @@ export function reachableKernels(limits: DeviceLimits = HOPPER_LIMITS): Reachabl
         for (const scaleBSource of SCALE_B_SOURCES) {
           if (scaleBSource === config.scaleBSource) continue;
           const numStages = maxStages(config.blockM, config.blockN, problem.k, config.tmaStore, limits, scaleBSource);
-          const pipelinedPromotion = config.pipelinedPromotion && pipelinedPromotionFits(config.blockM, config.blockN, scaleBSource);
-          if (numStages > 0) out.push({ problem, config: { ...config, scaleBSource, pipelinedPromotion, numStages: Math.min(config.numStages, numStages) } });
+          if (numStages > 0) out.push({ problem, config: { ...config, scaleBSource, numStages: Math.min(config.numStages, numStages) } });
         }
       }
     }

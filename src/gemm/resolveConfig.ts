@@ -18,10 +18,8 @@ export function resolveConfig(p: GemmProblem, limits: DeviceLimits, override: Pa
   if (override.blockM !== undefined || override.blockN !== undefined || override.scaleBSource !== undefined) {
     // Re-derive the stage count for the new tile unless it was given too.
     if (override.numStages === undefined) merged.numStages = maxStages(merged.blockM, merged.blockN, p.k, merged.tmaStore, limits, merged.scaleBSource);
-    // Likewise whether the promotion is pipelined (it depends on the tile and the B-scale source).
-    if (override.pipelinedPromotion === undefined) {
-      merged.pipelinedPromotion = pipelinedPromotionFor(merged.blockM, merged.blockN, merged.scaleBSource);
-    }
+    // Likewise whether the promotion is pipelined (it depends on the tile).
+    if (override.pipelinedPromotion === undefined) merged.pipelinedPromotion = pipelinedPromotionFor(merged.blockM, merged.blockN);
   }
   if (merged.numStages < 2) throw new InvalidArgumentError("config", "the tile leaves no room for a 2-stage pipeline", merged);
   const bytes = sharedMemoryBytes(merged, p.k);
@@ -34,12 +32,8 @@ export function resolveConfig(p: GemmProblem, limits: DeviceLimits, override: Pa
   if (merged.blockM === 256 && merged.clusterM * merged.clusterN > 1 && !twoWaveClusterFits(merged.blockN, merged.tmaStore)) {
     throw new InvalidArgumentError("config", "BLOCK_M = 256 in a cluster needs BLOCK_N = 128 and the TMA-store epilogue (otherwise its multicast producer spills)", merged);
   }
-  if (merged.pipelinedPromotion && !pipelinedPromotionFits(merged.blockM, merged.blockN, merged.scaleBSource)) {
-    throw new InvalidArgumentError(
-      "config.pipelinedPromotion",
-      `needs BLOCK_M <= 128, BLOCK_N <= ${PIPELINED_MAX_BLOCK_N} and B scales staged in shared memory (not "global")`,
-      merged,
-    );
+  if (merged.pipelinedPromotion && !pipelinedPromotionFits(merged.blockM, merged.blockN)) {
+    throw new InvalidArgumentError("config.pipelinedPromotion", `needs BLOCK_M <= 128 and BLOCK_N <= ${PIPELINED_MAX_BLOCK_N}`, merged);
   }
   if (merged.blockM === 256 && p.gemmType === "contiguous") {
     throw new InvalidArgumentError("config.blockM", "contiguous grouped GEMMs use BLOCK_M <= 128 (a 256-row tile could span two experts)", merged.blockM);

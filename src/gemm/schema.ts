@@ -26,7 +26,7 @@ export const kernelConfigOverrideSchema = z
     clusterN: z.union([z.literal(1), z.literal(2)]),
     rasterGroupN: z.number().int().min(1).max(64),
     orderedMath: z.boolean(),
-    scaleBSource: z.enum(["global", "math-staged", "producer"]),
+    scaleBSource: z.enum(["math-staged", "producer"]),
     pipelinedPromotion: z.boolean(),
   })
   .partial()

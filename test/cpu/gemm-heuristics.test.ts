@@ -15,6 +15,7 @@ import {
   selectConfig,
 } from "../../src/gemm/heuristics.ts";
 import { blockNStraddlesAtMostTwo, pipelinedPromotionFits, sharedMemoryBytes, threadsPerCta, type GemmProblem, type KernelConfig } from "../../src/gemm/config.ts";
+import { kernelConfigOverrideSchema } from "../../src/gemm/schema.ts";
 import { resolveConfig } from "../../src/gemm/resolveConfig.ts";
 import { InvalidArgumentError } from "../../src/errors.ts";
 
@@ -65,9 +66,9 @@ describe("selectConfig", () => {
       if (p.gemmType === "contiguous") expect(c.blockM === 256 || c.clusterM === 2).toBe(false);
       if (p.gemmType === "masked") expect(c.blockM).not.toBe(256);
       // Pipelined promotion wherever it fits (one wave, staged B scales, BLOCK_N <= 128), nowhere else.
-      expect(c.pipelinedPromotion).toBe(pipelinedPromotionFits(c.blockM, c.blockN, c.scaleBSource));
+      expect(c.pipelinedPromotion).toBe(pipelinedPromotionFits(c.blockM, c.blockN));
       if (c.blockM === 256 && c.clusterM * c.clusterN > 1) expect(c.blockN === 128 && c.tmaStore).toBe(true);
-      if (c.pipelinedPromotion) expect(c.blockM <= 128 && c.blockN <= 128 && c.scaleBSource !== "global").toBe(true);
+      if (c.pipelinedPromotion) expect(c.blockM <= 128 && c.blockN <= 128).toBe(true);
       if (c.blockN === 192) expect(c.blockM === 128 && (p.gemmType !== "dense" || !c.tmaStore || c.clusterM * c.clusterN > 1)).toBe(false);
     });
   }
@@ -159,6 +160,15 @@ describe("selectConfig", () => {
   });
 });
 
+describe("kernelConfigOverrideSchema", () => {
+  test("B scales come from shared memory only: the removed register path is refused by name", () => {
+    expect(kernelConfigOverrideSchema.safeParse({ scaleBSource: "producer" }).success).toBe(true);
+    const refused = kernelConfigOverrideSchema.safeParse({ scaleBSource: "global" });
+    expect(refused.success).toBe(false);
+    expect(JSON.stringify(refused.error?.issues)).toContain("math-staged");
+  });
+});
+
 describe("resolveConfig (overrides)", () => {
   test("an override keeps the rest of the heuristics' choice and re-derives the stages for a new tile", () => {
     const p = dense(4096, 7168, 2048);
@@ -173,7 +183,6 @@ describe("resolveConfig (overrides)", () => {
     expect(() => resolveConfig(p, H200, { blockM: 256, blockN: 96, clusterN: 2 })).toThrow(/BLOCK_N = 128 and the TMA-store/);
     expect(() => resolveConfig(p, H200, { blockM: 256, blockN: 128, pipelinedPromotion: true })).toThrow(/pipelinedPromotion.*BLOCK_M <= 128/);
     expect(() => resolveConfig(p, H200, { blockM: 128, blockN: 160, pipelinedPromotion: true })).toThrow(/BLOCK_N <= 128/);
-    expect(() => resolveConfig(p, H200, { blockM: 128, blockN: 128, scaleBSource: "global", pipelinedPromotion: true })).toThrow(/staged in shared memory/);
     expect(() => resolveConfig(p, H200, { blockM: 128, blockN: 128, clusterM: 2, clusterN: 2 })).toThrow(/not both/);
     expect(() => resolveConfig(p, H200, { blockM: 128, blockN: 128, numStages: 12 })).toThrow(/shared memory/);
     const grouped: GemmProblem = { gemmType: "contiguous", m: 4096, n: 4096, k: 7168, numGroups: 4, outDtype: "bf16", accumulate: false };
