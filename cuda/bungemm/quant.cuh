@@ -209,28 +209,23 @@ __device__ __forceinline__ void per_block_cast(uint64_t x, uint64_t out, uint64_
       load_raw16<kInF32>(reinterpret_cast<const void*>(x + (global_row * x_row_stride + col) * kInBytes), raw[p], stream);
     }
   }
-  float amax = 0.0f;
-#pragma unroll
-  for (uint32_t p = 0; p < kPasses; ++p) {
-    if (first_row + p * kRowsPerPass < n && col < k) {
-      float v[kValuesPerLane];
-      to_f32<kInF32>(raw[p], v);
-      amax = fmaxf(amax, abs_max16(v));
-    }
-  }
-  // ±Inf in this thread's values: the finite amax, and IEEE division for the cast below (rare).
-  const bool has_inf = amax == __int_as_float(0x7f800000);
-  if (has_inf) {
-    amax = 0.0f;
+  // This thread's amax over its rows, with one of the two 16-value reductions below.
+  auto thread_amax = [&](auto amax_of_16) {
+    float a = 0.0f;
 #pragma unroll
     for (uint32_t p = 0; p < kPasses; ++p) {
       if (first_row + p * kRowsPerPass < n && col < k) {
         float v[kValuesPerLane];
         to_f32<kInF32>(raw[p], v);
-        amax = fmaxf(amax, amax16(v));
+        a = fmaxf(a, amax_of_16(v));
       }
     }
-  }
+    return a;
+  };
+  float amax = thread_amax([](const float (&v)[kValuesPerLane]) { return abs_max16(v); });
+  // ±Inf in this thread's values: the finite amax, and IEEE division for the cast below (rare).
+  const bool has_inf = amax == __int_as_float(0x7f800000);
+  if (has_inf) amax = thread_amax([](const float (&v)[kValuesPerLane]) { return amax16(v); });
 #pragma unroll
   for (uint32_t offset = 16; offset > 0; offset /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, offset));
   __shared__ float warp_amax[kWarps];
