@@ -35,9 +35,9 @@ export const MAX_STAGES = 16;
  */
 export const orderedMathFor = (blockM: number, blockN: number, k: number): boolean => (blockM === 256 || blockN > 128) && numKBlocks(k) > 8;
 /**
- * Where the math warpgroups read B scales from (docs/perf-notes.md, runs 5-6): register prefetch
- * from global lost 5-20% everywhere; the producer-warp ring beat math-thread staging where tiles are
- * short (K = 512: 164 vs 175 us) and was within noise elsewhere.
+ * Who stages B scales into shared memory (docs/perf-notes.md, runs 5-6): the producer-warp ring beat
+ * math-thread staging where tiles are short (K = 512: 164 vs 175 us) and was within noise elsewhere.
+ * (Register prefetch from global lost 5-20% everywhere and was removed.)
  */
 export const SCALE_B_SOURCE_DEFAULT: ScaleBSource = "math-staged";
 /** Up to this many k-blocks the producer ring wins (K = 512 and, at small M, K = 1536: run 13). */
