@@ -7,11 +7,20 @@
 #   bash scripts/device.sh remote STAGE...  there, inside the repo copy (.device carried along):
 #                                           unpack Bun, then run each stage in order.
 #
+#   bun run device ab-pack REV              here: put cuda/ as of git revision REV into .device/ab/
+#                                           for the ab stage.
+#
 # Stages: test  = the full `bun test` (CPU and GPU tests)
 #         gputest = `bun test test/gpu` (BUNGEMM_TEST_FILTER narrows it by test name)
 #         bench = `bun run bench` (writes bench/results/)
 #         sass  = SASS of every cached cubin; per kernel the QGMMA (FP8 wgmma), LDL and STL
 #                 (local memory = spills) instruction counts
+#         ab    = interleaved A/B of the working tree's kernels against .device/ab/cuda:
+#                 AB_ROUNDS (default 2) rounds of `bun $AB_SCRIPT $AB_ARGS` (default script
+#                 bench/tune.ts; AB_ARGS is shell-quoted), new then old in each round, each side
+#                 with its own kernel cache; ab-new.log, ab-old.log and the summary
+#                 (bench/abSummary.ts) come back. Only for changes inside cuda/ that keep the
+#                 kernels' template parameters: the TypeScript side is the working tree's.
 # Each stage's output is tee'd into $OUT/<stage>.log; the bench record files come back too.
 # $OUT stays flat and holds at most 8 files (the device tool's limit).
 set -uo pipefail
@@ -154,16 +163,48 @@ stage_sass() {
   fi
 }
 
+# Copies cuda/ as of a git revision into .device/ab/cuda (carried with .device).
+ab_pack() {
+  local rev=${1:-}
+  [ -n "$rev" ] || die "ab-pack needs a git revision (the kernels to compare against)"
+  git rev-parse --verify --quiet "$rev^{commit}" >/dev/null || die "'$rev' is not a commit"
+  rm -rf "$DEVICE_DIR/ab"
+  mkdir -p "$DEVICE_DIR/ab"
+  git archive "$rev" cuda | tar -x -C "$DEVICE_DIR/ab" || die "could not export cuda/ at $rev"
+  echo "device.sh: $DEVICE_DIR/ab/cuda holds cuda/ at $(git rev-parse --short "$rev")" >&2
+}
+
+# See the header: the working tree's cuda/ is kept aside and put back however the stage ends.
+stage_ab() {
+  [ -d "$DEVICE_DIR/ab/cuda" ] || die "$DEVICE_DIR/ab/cuda is missing: run 'bun run device ab-pack REV' here"
+  [ -n "${AB_ARGS:-}" ] || die "AB_ARGS is empty: give the sweep's arguments, e.g. --shapes '4096,4096,7168' --configs '[{}]'"
+  local rounds=${AB_ROUNDS:-2} script=${AB_SCRIPT:-bench/tune.ts} saved=/tmp/bungemm-ab-working-cuda r
+  local -a args
+  eval "args=($AB_ARGS)"
+  rm -rf "$saved" && cp -r cuda "$saved" || die "could not keep cuda/ aside"
+  # shellcheck disable=SC2064
+  trap "rm -rf cuda && cp -r '$saved' cuda" RETURN
+  : >"$OUT/ab-new.log"
+  : >"$OUT/ab-old.log"
+  for ((r = 1; r <= rounds; r++)); do
+    rm -rf cuda && cp -r "$saved" cuda
+    BUNGEMM_CACHE_DIR=/tmp/bungemm-ab-new bun "$script" "${args[@]}" >>"$OUT/ab-new.log" 2>&1
+    rm -rf cuda && cp -r "$DEVICE_DIR/ab/cuda" cuda
+    BUNGEMM_CACHE_DIR=/tmp/bungemm-ab-old bun "$script" "${args[@]}" >>"$OUT/ab-old.log" 2>&1
+  done
+  bun bench/abSummary.ts "$OUT/ab-new.log" "$OUT/ab-old.log"
+}
+
 remote() {
-  [ $# -gt 0 ] || die "remote needs stages: test bench sass"
+  [ $# -gt 0 ] || die "remote needs stages: test gputest bench sass ab"
   [ -n "${OUT:-}" ] || die "OUT is not set (remote runs on the device machine)"
   setup_remote
   print_machine | tee "$OUT/machine.log"
   local stage rc=0
   for stage in "$@"; do
     case "$stage" in
-      test | gputest | bench | sass) ;;
-      *) die "unknown stage '$stage' (test, gputest, bench, sass)" ;;
+      test | gputest | bench | sass | ab) ;;
+      *) die "unknown stage '$stage' (test, gputest, bench, sass, ab)" ;;
     esac
     echo "== $stage =="
     "stage_$stage" 2>&1 | tee "$OUT/$stage.log"
@@ -177,12 +218,16 @@ remote() {
 
 case "${1:-}" in
   pack) pack ;;
+  ab-pack)
+    shift
+    ab_pack "$@"
+    ;;
   remote)
     shift
     remote "$@"
     ;;
   *)
-    echo "usage: bash scripts/device.sh pack | remote STAGE... (stages: test bench sass)" >&2
+    echo "usage: bash scripts/device.sh pack | ab-pack REV | remote STAGE... (stages: test gputest bench sass ab)" >&2
     exit 2
     ;;
 esac
