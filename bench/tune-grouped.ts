@@ -17,6 +17,7 @@ import { alignedM, numBlocks } from "../src/quant/layout.ts";
 import { copyHostToDevice } from "../src/runtime/memory.ts";
 import { Tensor } from "../src/tensor/tensor.ts";
 import { randomFp8Codes, randomScales } from "./inputs.ts";
+import { parseConfigs, parseRows } from "./sweepArgs.ts";
 import { KernelTimer } from "./timing.ts";
 import { configKey } from "./configKey.ts";
 import { CONTIGUOUS_SHAPES, MASKED_GROUPS, MASKED_NK, maskedCounts } from "./grouped.ts";
@@ -38,9 +39,9 @@ function parseArgs(argv: string[]): { rows: number[][]; draws: number; configs: 
   let draws = 8;
   let configs: Partial<KernelConfig>[] = [];
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === "--rows") rows = (argv[++i] ?? "").split(";").map((s) => s.split(",").map(Number));
+    if (argv[i] === "--rows") rows = parseRows(argv[++i]);
     else if (argv[i] === "--draws") draws = Number(argv[++i]);
-    else if (argv[i] === "--configs") configs = JSON.parse(argv[++i] ?? "[]") as Partial<KernelConfig>[];
+    else if (argv[i] === "--configs") configs = parseConfigs(argv[++i]);
   }
   return { rows, draws, configs, contiguous };
 }

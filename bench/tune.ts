@@ -19,6 +19,7 @@ import { pipelinedPromotionFits, type GemmProblem, type KernelConfig } from "../
 import { makeDenseHostInputs } from "./inputs.ts";
 import { KernelTimer } from "./timing.ts";
 import { configKey } from "./configKey.ts";
+import { parseConfigs, parseRows } from "./sweepArgs.ts";
 import { denseShapes, uploadDenseInputs } from "./dense.ts";
 
 function parseArgs(argv: string[]): { shapes: [number, number, number][]; top: number; configs?: Partial<KernelConfig>[]; singleLevel: boolean } {
@@ -27,9 +28,9 @@ function parseArgs(argv: string[]): { shapes: [number, number, number][]; top: n
   let configs: Partial<KernelConfig>[] | undefined;
   let singleLevel = false;
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === "--shapes") shapes = (argv[++i] ?? "").split(";").map((s) => s.split(",").map(Number) as [number, number, number]);
+    if (argv[i] === "--shapes") shapes = parseRows(argv[++i]) as [number, number, number][];
     else if (argv[i] === "--top") top = Number(argv[++i]);
-    else if (argv[i] === "--configs") configs = JSON.parse(argv[++i] ?? "[]") as Partial<KernelConfig>[];
+    else if (argv[i] === "--configs") configs = parseConfigs(argv[++i]);
     else if (argv[i] === "--single-level") singleLevel = true;
   }
   return { shapes, top, configs, singleLevel };
