@@ -4,7 +4,6 @@
  */
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { FFMA_SCHEDULES, type FfmaSchedule } from "./jit/ffmaSchedule.ts";
 
 export interface Settings {
   /** BUNGEMM_CACHE_DIR: where compiled kernels are kept. Default: $XDG_CACHE_HOME/bungemm or ~/.cache/bungemm. */
@@ -25,8 +24,6 @@ export interface Settings {
   cudaHome: string | undefined;
   /** BUNGEMM_DEBUG_CHECKS=1: validate device-side indices (mIndices, maskedM) before grouped launches. */
   debugChecks: boolean;
-  /** BUNGEMM_FFMA_SCHEDULE: post-pass over GEMM kernels' promotion FFMAs (tuning experiments). Default compiler. */
-  ffmaSchedule: FfmaSchedule;
 }
 
 const truthy = (v: string | undefined): boolean => v !== undefined && v !== "" && v !== "0" && v.toLowerCase() !== "false";
@@ -37,10 +34,6 @@ export function readSettings(env: Record<string, string | undefined> = process.e
   const compiler = (env.BUNGEMM_COMPILER ?? "auto").toLowerCase();
   if (compiler !== "nvrtc" && compiler !== "nvcc" && compiler !== "auto") {
     throw new Error(`BUNGEMM_COMPILER must be nvrtc, nvcc or auto (got ${JSON.stringify(env.BUNGEMM_COMPILER)})`);
-  }
-  const ffmaSchedule = (env.BUNGEMM_FFMA_SCHEDULE ?? "compiler").toLowerCase();
-  if (!FFMA_SCHEDULES.some((s) => s === ffmaSchedule)) {
-    throw new Error(`BUNGEMM_FFMA_SCHEDULE must be one of ${FFMA_SCHEDULES.join(", ")} (got ${JSON.stringify(env.BUNGEMM_FFMA_SCHEDULE)})`);
   }
   const xdg = nonEmpty(env.XDG_CACHE_HOME);
   return {
@@ -53,6 +46,5 @@ export function readSettings(env: Record<string, string | undefined> = process.e
     nvccPath: nonEmpty(env.BUNGEMM_NVCC),
     cudaHome: nonEmpty(env.CUDA_HOME) ?? nonEmpty(env.CUDA_PATH),
     debugChecks: truthy(env.BUNGEMM_DEBUG_CHECKS),
-    ffmaSchedule: ffmaSchedule as FfmaSchedule,
   };
 }

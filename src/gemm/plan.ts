@@ -4,7 +4,6 @@
  * comparisons), re-encodes a tensor map only when a pointer moved, and launches: a warm call
  * allocates nothing and parses nothing.
  */
-import { readSettings } from "../env.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import { getKernel } from "../jit/jit.ts";
 import type { Device } from "../runtime/device.ts";
@@ -88,11 +87,7 @@ export class GemmPlan {
     const cfg = config;
     this.sharedBytes = sharedMemoryBytes(cfg, p.k);
     this.kernelName = gemmKernelName(p, cfg, singleLevel);
-    this.fn = getKernel(device, {
-      name: this.kernelName,
-      source: gemmKernelSource(p, cfg, this.sharedBytes, singleLevel),
-      ffmaSchedule: readSettings().ffmaSchedule,
-    });
+    this.fn = getKernel(device, { name: this.kernelName, source: gemmKernelSource(p, cfg, this.sharedBytes, singleLevel) });
     this.fn.setMaxDynamicSharedBytes(this.sharedBytes);
 
     // Boxes: full tiles, except that a dense problem whose M fits in one m-block loads only the rows

@@ -45,8 +45,6 @@ export interface CacheKeyParts {
   backend: CompilerBackend;
   compilerVersion: string;
   arch: string;
-  /** The post-pass applied to the compiler's cubin (ffmaSchedule.ts). */
-  ffmaSchedule: string;
 }
 
 /** What `lookup` found for a key. A corrupt entry has already been deleted when this returns. */
@@ -71,7 +69,6 @@ export class KernelCache {
     field("backend", parts.backend);
     field("version", parts.compilerVersion);
     field("arch", parts.arch);
-    field("ffmaSchedule", parts.ffmaSchedule);
     field("options", JSON.stringify(parts.options));
     field("source", parts.source);
     // Sorted here as well, so the key does not depend on the order the caller listed files in.

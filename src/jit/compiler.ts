@@ -3,7 +3,6 @@
  * The target architecture is part of the request, never read from a device, so kernels can be
  * compiled (and their resource usage checked) on a machine without a GPU.
  */
-import type { FfmaSchedule } from "./ffmaSchedule.ts";
 import type { PtxasFunctionInfo } from "./ptxasInfo.ts";
 
 /** The architectures bungemm generates code for; WGMMA and setmaxnreg need the `a` variant. */
@@ -23,8 +22,6 @@ export interface CompileRequest {
   defines?: Readonly<Record<string, string | number>>;
   /** Options passed as they are to both backends (for example `-lineinfo`). */
   extraOptions?: readonly string[];
-  /** Post-pass over the compiled promotion runs (see ffmaSchedule.ts); applied by the JIT, not the backend. */
-  ffmaSchedule?: FfmaSchedule;
 }
 
 export interface CompileResult {

@@ -8,7 +8,6 @@ import type { Device } from "../runtime/device.ts";
 import { Module, type KernelFunction } from "../runtime/module.ts";
 import { KernelCache, type CacheKeyParts } from "./cache.ts";
 import type { CompileRequest, CompileResult, Compiler, TargetArch } from "./compiler.ts";
-import { rescheduleFfmaRuns, type FfmaSchedule } from "./ffmaSchedule.ts";
 import { readIncludeTree } from "./includeTree.ts";
 import { cudaDir } from "./paths.ts";
 import { selectCompiler } from "./selectCompiler.ts";
@@ -20,8 +19,6 @@ export interface KernelSource {
   source: string;
   /** Extra `-I` folders after the package's `cuda/`; their files are part of the cache key too. */
   includeDirs?: readonly string[];
-  /** Rescheduling of the promotion's FFMA runs after compiling (GEMM kernels); default: as compiled. */
-  ffmaSchedule?: FfmaSchedule;
 }
 
 export interface JitStats {
@@ -76,14 +73,14 @@ function compiler(): Compiler {
  *   when no compiler is found; CudaError when the cubin does not load or lacks the entry.
  */
 export function getKernel(device: Device, kernel: KernelSource): KernelFunction {
-  const variantKey = `${device.ordinal}\0${kernel.name}\0${kernel.ffmaSchedule ?? "compiler"}\0${(kernel.includeDirs ?? []).join("\0")}`;
+  const variantKey = `${device.ordinal}\0${kernel.name}\0${(kernel.includeDirs ?? []).join("\0")}`;
   const warm = loaded.get(kernel.source)?.get(variantKey);
   if (warm !== undefined) {
     stats.memoryHits++;
     return warm.fn;
   }
   const includeDirs = [cudaDir(), ...(kernel.includeDirs ?? [])];
-  const request: CompileRequest = { source: kernel.source, kernelName: kernel.name, arch: targetArch(device), includeDirs, ffmaSchedule: kernel.ffmaSchedule };
+  const request: CompileRequest = { source: kernel.source, kernelName: kernel.name, arch: targetArch(device), includeDirs };
   const settings = readSettings();
   const start = performance.now();
   const { cubin, from } = cachedCubin(compiler(), request, new KernelCache(settings.cacheDir), settings.printCompile);
@@ -126,8 +123,7 @@ export function cachedCubin(
   }
   if (found.status === "corrupt") stats.corruptEntries++;
   stats.misses++;
-  const compiled = backend.compile(request);
-  const result = { ...compiled, cubin: rescheduleFfmaRuns(compiled.cubin, request.kernelName, request.ffmaSchedule ?? "compiler").cubin };
+  const result = backend.compile(request);
   stats.lastCompileMs = result.ms;
   if (print) {
     console.error(`bungemm: compiled ${request.kernelName} with ${backend.backend} ${backend.version()} in ${result.ms.toFixed(0)} ms`);
@@ -192,7 +188,6 @@ export function cacheKeyParts(backend: Compiler, request: CompileRequest): Cache
     backend: backend.backend,
     compilerVersion: backend.version(),
     arch: request.arch,
-    ffmaSchedule: request.ffmaSchedule ?? "compiler",
   };
 }
 

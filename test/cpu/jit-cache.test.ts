@@ -20,7 +20,6 @@ const baseParts: CacheKeyParts = {
   backend: "nvcc",
   compilerVersion: "13.0.88",
   arch: "sm_90a",
-  ffmaSchedule: "compiler",
 };
 
 /** A compiler that returns a cubin made from the source and counts its calls (no nvcc needed). */
@@ -62,7 +61,6 @@ describe("KernelCache", () => {
       { backend: "nvrtc" },
       { compilerVersion: "13.0.89" },
       { arch: "sm_100a" },
-      { ffmaSchedule: "yield-all" },
     ];
     const keys = variants.map((change) => cache.key({ ...baseParts, ...change }));
     expect(new Set([key, ...keys]).size).toBe(variants.length + 1);
