@@ -22,6 +22,7 @@ import { CublasLt } from "./cublasLt.ts";
 import { suite as denseSuite } from "./dense.ts";
 import { measureHost } from "./host.ts";
 import { measureBringupHost } from "./bringupHost.ts";
+import { measureClockFloorUs } from "./clockFloor.ts";
 import { writeFoundationReport } from "./foundationReport.ts";
 import { buildRecord, renderMarkdown, writeRecord, type BenchRow, type HostRecord } from "./record.ts";
 import { isBenchSuite, type BenchContext, type BenchSuite } from "./suite.ts";
@@ -140,6 +141,12 @@ async function main(): Promise<number> {
     host = await measureHost(ctx);
   } catch (error) {
     ctx.error(`host measurements failed: ${message(error)}`);
+  }
+  try {
+    host.clockFloorUs = measureClockFloorUs(ctx);
+    console.log(`bench: clock floor (empty kernel, same clock) ${host.clockFloorUs.toFixed(2)} µs`);
+  } catch (error) {
+    ctx.error(`clock floor measurement failed: ${message(error)}`);
   }
   try {
     host.bringup = await measureBringupHost(ctx);

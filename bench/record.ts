@@ -51,6 +51,8 @@ export interface HostRecord {
   cacheLoadMs: number | null;
   /** CPU time of one warm `plan.run` launch, microseconds. */
   warmCallUs: number | null;
+  /** An empty kernel timed like every row (bench/clockFloor.ts), µs: the part of each time that is the clock's own. */
+  clockFloorUs?: number | null;
   /** The same costs for the bring-up kernels of cuda/bungemm/test/ (bench/bringupHost.ts); absent where not measured. */
   bringup?: BringupHostRecord;
 }
@@ -228,6 +230,13 @@ export function renderMarkdown(record: BenchRecord): string {
     `Host: cold compile ${fixed(record.host.coldCompileMs, 0)} ms, cache load ${fixed(record.host.cacheLoadMs, 1)} ms, ` +
       `warm call ${fixed(record.host.warmCallUs, 1)} µs of CPU.`,
   );
+  if (record.host.clockFloorUs !== undefined) {
+    lines.push(
+      "",
+      `Clock floor: an empty kernel timed like every row (flush, events, one launch) takes ${fixed(record.host.clockFloorUs, 2)} µs; ` +
+        "every time above includes it (a profiler's kernel duration would not).",
+    );
+  }
   const bringup = record.host.bringup;
   if (bringup !== undefined) {
     const kernels = bringup.kernels.map((k) => `${k.name} ${fixed(k.coldCompileMs, 0)} / ${fixed(k.cacheLoadMs, 1)} ms`).join(", ");

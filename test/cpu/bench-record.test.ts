@@ -130,6 +130,14 @@ describe("bench record", () => {
     expect(formatConfig({ inDtype: "bf16", copyFraction: 0.73, sameSizeCopyFraction: 0.894 })).toBe("bf16 89% of a same-size copy");
   });
 
+  test("markdown: the clock floor is stated when it was measured, and only then", () => {
+    const rows = [row(4096, 7168, 2048, 1.1, null)];
+    expect(renderMarkdown(buildRecord(input(rows)))).not.toContain("Clock floor");
+    const measured = input(rows);
+    measured.host = { ...measured.host, clockFloorUs: 2.345 };
+    expect(renderMarkdown(buildRecord(measured))).toContain("takes 2.35 µs; every time above includes it");
+  });
+
   test("writeRecord writes latest.json, the dated copy and latest.md", () => {
     const dir = mkdtempSync(join(tmpdir(), "bungemm-record-"));
     try {
