@@ -2,9 +2,9 @@
  * Dense suite: every DESIGN §7 dense shape, ours against cuBLASLt plain FP8 ("unit") and cuBLASLt
  * with the same 1x128 / 128x128 block scaling ("block"), in one run on one card.
  *
- * Per shape: random inputs on the host → upload → time ours → check ours against the f64
- * reference on sampled rows → time both cuBLASLt plans (checking the block-scaled one the same
- * way, which also validates the scale layouts handed to cuBLASLt) → free everything.
+ * Per shape: random inputs on the host → upload → time ours and both cuBLASLt plans in alternation
+ * → check ours against the f64 reference on sampled rows, and the block-scaled baseline the same
+ * way (which also validates the scale layouts handed to cuBLASLt) → free everything.
  */
 import { planFp8GemmNt, type KernelConfig } from "../src/gemm/index.ts";
 import type { Device } from "../src/runtime/device.ts";
@@ -13,7 +13,7 @@ import { Tensor } from "../src/tensor/tensor.ts";
 import { decodeBf16Array } from "../src/tensor/bf16.ts";
 import { alignedM, numBlocks } from "../src/quant/layout.ts";
 import { referenceGemmNtRows, relativeFrobeniusError } from "../src/quant/referenceGemm.ts";
-import { planCublasLtFp8, toCublasLtBlockScales, type CublasLt, type Fp8Scaling } from "./cublasLt.ts";
+import { planCublasLtFp8, toCublasLtBlockScales, type CublasLt, type Fp8Scaling, type PlanResult } from "./cublasLt.ts";
 import { makeDenseHostInputs, type DenseHostInputs } from "./inputs.ts";
 import { gbps, gemmBytes, gemmFlops, speedup, tflops } from "./metrics.ts";
 import type { BaselineResult, BenchRow, RowConfig } from "./record.ts";
@@ -92,21 +92,9 @@ function sampledRelError(d: Tensor, host: DenseHostInputs, rows: readonly number
   return relativeFrobeniusError(got, reference);
 }
 
-function timeBaseline(
-  ctx: BenchContext,
-  lt: CublasLt,
-  scaling: Fp8Scaling,
-  inputs: DeviceInputs,
-  host: DenseHostInputs,
-  check: { rows: readonly number[]; reference: ArrayLike<number> } | undefined,
-): BaselineResult {
-  const planned = planCublasLtFp8(lt, host.m, host.n, host.k, { scaling });
-  if (!planned.ok) return { unsupported: planned.reason };
-  using plan = planned.plan;
-  const run = (): void => plan.run(inputs.a, inputs.b, inputs.d, inputs.sfa, inputs.sfbCublasLt, ctx.stream);
-  const timing = ctx.timer.time(run, ctx.timing);
-  const relError = check ? sampledRelError(inputs.d, host, check.rows, check.reference, ctx.stream) : null;
-  return { us: timing.medianUs, relError };
+/** The cuBLASLt plan of one baseline, or why there is none (disposing is a no-op then). */
+function baselinePlan(lt: CublasLt | undefined, scaling: Fp8Scaling, host: DenseHostInputs): PlanResult | undefined {
+  return lt === undefined ? undefined : planCublasLtFp8(lt, host.m, host.n, host.k, { scaling });
 }
 
 const usOf = (r: BaselineResult | undefined): number | null => (r !== undefined && "us" in r ? r.us : null);
@@ -130,33 +118,57 @@ async function runDense(ctx: BenchContext): Promise<BenchRow[]> {
 
       const plan = planFp8GemmNt(ctx.device, { m, n, k, outDtype: "bf16" });
       const args = { a: inputs.a, sfa: inputs.sfa, b: inputs.b, sfb: inputs.sfb, d: inputs.d };
-      const oursUs = ctx.timer.time(() => plan.run(args, ctx.stream), ctx.timing).medianUs;
-      const relError = sampledRelError(inputs.d, host, check.rows, check.reference, ctx.stream);
-      const lt = ctx.cublasLt;
-      const unit = lt ? timeBaseline(ctx, lt, "unit", inputs, host, undefined) : undefined;
-      const block = lt ? timeBaseline(ctx, lt, "block", inputs, host, check) : undefined;
+      const runOurs = (): void => plan.run(args, ctx.stream);
+      const unitPlan = baselinePlan(ctx.cublasLt, "unit", host);
+      const blockPlan = baselinePlan(ctx.cublasLt, "block", host);
+      try {
+        // Ours and both baselines timed in alternation (timeInterleaved), so each ratio compares
+        // calls made under the same clock; D is shared, so each result is checked after a fresh run.
+        const runOf = (p: PlanResult | undefined, sfb: Tensor) =>
+          p?.ok ? (): void => p.plan.run(inputs.a, inputs.b, inputs.d, inputs.sfa, sfb, ctx.stream) : undefined;
+        const runUnit = runOf(unitPlan, inputs.sfbCublasLt);
+        const runBlock = runOf(blockPlan, inputs.sfbCublasLt);
+        const calls = [runOurs, runUnit, runBlock].filter((f): f is () => void => f !== undefined);
+        const timings = ctx.timer.timeInterleaved(calls, ctx.timing);
+        const usOfCall = (f: (() => void) | undefined): number | undefined => (f === undefined ? undefined : timings[calls.indexOf(f)]?.medianUs);
+        const oursUs = usOfCall(runOurs) ?? Number.NaN;
+        runOurs();
+        const relError = sampledRelError(inputs.d, host, check.rows, check.reference, ctx.stream);
+        let blockError: number | null = null;
+        if (runBlock !== undefined) {
+          runBlock();
+          blockError = sampledRelError(inputs.d, host, check.rows, check.reference, ctx.stream);
+        }
+        const result = (p: PlanResult | undefined, f: (() => void) | undefined, err: number | null): BaselineResult | undefined =>
+          p === undefined ? undefined : p.ok ? { us: usOfCall(f) ?? Number.NaN, relError: err } : { unsupported: p.reason };
+        const unit = result(unitPlan, runUnit, null);
+        const block = result(blockPlan, runBlock, blockError);
 
-      const flops = gemmFlops(m, n, k);
-      const bytes = gemmBytes(m, n, k);
-      ctx.log(
-        `${label.padEnd(24)} ours ${oursUs.toFixed(1)} µs ${tflops(flops, oursUs).toFixed(0)} TFLOPS ${gbps(bytes, oursUs).toFixed(0)} GB/s err ${relError.toExponential(1)}` +
-          ` | cuBLASLt ${describe(unit)} | block ${describe(block)}`,
-      );
-      rows.push({
-        kind: "dense",
-        m,
-        n,
-        k,
-        groups: 1,
-        us: oursUs,
-        tflops: tflops(flops, oursUs),
-        gbps: gbps(bytes, oursUs),
-        vsCublasLt: speedup(usOf(unit), oursUs),
-        vsCublasLtBlock: speedup(usOf(block), oursUs),
-        relError,
-        config: rowConfig(plan.config),
-        baselines: { ...(unit ? { cublasLt: unit } : {}), ...(block ? { cublasLtBlock: block } : {}) },
-      });
+        const flops = gemmFlops(m, n, k);
+        const bytes = gemmBytes(m, n, k);
+        ctx.log(
+          `${label.padEnd(24)} ours ${oursUs.toFixed(1)} µs ${tflops(flops, oursUs).toFixed(0)} TFLOPS ${gbps(bytes, oursUs).toFixed(0)} GB/s err ${relError.toExponential(1)}` +
+            ` | cuBLASLt ${describe(unit)} | block ${describe(block)}`,
+        );
+        rows.push({
+          kind: "dense",
+          m,
+          n,
+          k,
+          groups: 1,
+          us: oursUs,
+          tflops: tflops(flops, oursUs),
+          gbps: gbps(bytes, oursUs),
+          vsCublasLt: speedup(usOf(unit), oursUs),
+          vsCublasLtBlock: speedup(usOf(block), oursUs),
+          relError,
+          config: rowConfig(plan.config),
+          baselines: { ...(unit ? { cublasLt: unit } : {}), ...(block ? { cublasLtBlock: block } : {}) },
+        });
+      } finally {
+        if (unitPlan?.ok) unitPlan.plan.dispose();
+        if (blockPlan?.ok) blockPlan.plan.dispose();
+      }
     } catch (error) {
       ctx.error(`${label} failed: ${error instanceof Error ? error.message : String(error)}`);
       // A failed launch can leave the stream in an error state; later shapes report their own.

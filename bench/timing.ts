@@ -69,6 +69,24 @@ export class KernelTimer implements Disposable {
     return { medianUs: median(samples), minUs: Math.min(...samples), runs };
   }
 
+  /**
+   * Times several calls against each other: warm-up as in `time`, then `runs` rounds that each time
+   * every call once, in order. A ratio of two medians then compares calls made under the same clock
+   * and temperature (timed one after the other, the same configuration drifted 5-8% between blocks
+   * of runs minutes apart on one card).
+   * @returns one Timing per call, in the order given.
+   */
+  timeInterleaved(fns: readonly (() => void)[], options: TimingOptions = {}): Timing[] {
+    const warmup = options.warmup ?? 3;
+    const runs = options.runs ?? 20;
+    if (!Number.isInteger(runs) || runs < 1) throw new RangeError(`runs must be a positive integer (got ${runs})`);
+    const warmupUntil = performance.now() + (options.minWarmupMs ?? 50);
+    for (let i = 0; i < warmup || performance.now() < warmupUntil; i++) for (const fn of fns) this.timeOnce(fn);
+    const samples = fns.map((): number[] => []);
+    for (let i = 0; i < runs; i++) fns.forEach((fn, j) => samples[j]?.push(this.timeOnce(fn)));
+    return samples.map((s) => ({ medianUs: median(s), minUs: Math.min(...s), runs }));
+  }
+
   private timeOnce(fn: () => void): number {
     // A different value each time, so no layer can skip the write as a repeat.
     this.flushValue = (this.flushValue + 1) & 0xffff;
