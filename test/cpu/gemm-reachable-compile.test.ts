@@ -1,7 +1,9 @@
 /**
  * Every kernel configuration the heuristics can pick compiles for sm_90a with NVCC, with no
- * register spills and no stack frame (ptxas -v). Each GEMM type / output path is one compile of all
- * its configurations (they live in separate namespaces of one translation unit).
+ * register spills and no stack frame (ptxas -v), and without ptxas serialising its WGMMAs (the
+ * C75xx notes it prints when it has to wait for an in-flight MMA at a branch or a loop edge).
+ * Each GEMM type / output path is one compile of all its configurations (they live in separate
+ * namespaces of one translation unit).
  */
 import { describe, expect, test } from "bun:test";
 import { reachableKernels } from "../../src/gemm/reachable.ts";
@@ -47,6 +49,7 @@ describe.skipIf(typeof compiler === "string")("every reachable GEMM configuratio
     test(`${name}: ${group.length} configurations`, () => {
       const source = group.map((r) => gemmKernelSource(r.problem, r.config, sharedMemoryBytes(r.config, r.problem.k))).join("\n");
       const result = compileOnly(source, name, compiler as NvccCompiler);
+      expect(result.log.match(/\(C75\d\d\)[^\n]*/g) ?? []).toEqual([]);
       const info = parsePtxasInfo(result.log);
       const entries = new Map(info.filter((i) => i.entry).map((i) => [i.name, i]));
       for (const r of group) {
