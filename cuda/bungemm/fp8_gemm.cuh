@@ -68,6 +68,11 @@ struct Fp8GemmConfig {
   // K-blocks per straight-line pipelined run: the last promotion of each run is not overlapped.
   static constexpr uint32_t kPipelineRun = 4;
   static constexpr bool kOrderedMath = kOrderedMath_ && kBlockM_ >= 128 && !kPipelinedPromotion_;
+  // Two-wave dense tiles with the TMA-store epilogue stage wave 0 for the store during the last
+  // k-block's wave-1 MMAs (run 23). Not below 8 k-blocks: there the previous tile's store has not
+  // left the staging buffer yet when the last k-block starts (K = 512 ran 2.4% slower with it).
+  static constexpr bool kStageWave0Early =
+      kBlockM_ == 256 && kGemmType_ == GemmType::Dense && kTmaStore_ && (kShapeK_ + 127) / 128 >= 8;
   static constexpr uint32_t kBlockK = 128;  // one scale block along K = one 128-byte swizzled row
   static constexpr uint32_t kNumKBlocks = (kShapeK + kBlockK - 1) / kBlockK;
   static constexpr uint32_t kNumSfbRows = (kShapeN + 127) / 128;
@@ -440,7 +445,9 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
           for (uint32_t kb0 = 0; kb0 + kRun <= kNumKBlocks; kb0 += kRun) run_k_blocks(kb0, Constant<kRun>{});
           if constexpr (kNumKBlocks % kRun != 0) run_k_blocks(kNumKBlocks / kRun * kRun, Constant<kNumKBlocks % kRun>{});
         } else {
-        for (uint32_t kb = 0; kb < kNumKBlocks; ++kb) {
+        // One k-block: per wave issue, wait, hand the stage back after the last wave, promote.
+        auto k_block = [&](uint32_t kb, auto last) {
+          constexpr bool kStageEarly = Cfg::kStageWave0Early && decltype(last)::kValue != 0;
           const float sb_left = ld_shared_f32(tile_sfb + kb), sb_right = ld_shared_f32(tile_sfb + kNumKBlocks + kb);
 
           ptx::mbarrier_wait(full + stage, phase);
@@ -468,6 +475,17 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
               Mma::mma(desc_a + 2 * k, desc_b + 2 * k, accum, k > 0 || (Cfg::kSingleLevel && kb > 0));
             ptx::wgmma_commit();
             if constexpr (Cfg::kOrderedMath) ptx::named_barrier_arrive(kTurnBarrier + (wg ^ 1), 256);
+            if constexpr (kStageEarly) {
+              // The tile's last k-block: wave 0 is final, so it is converted and staged for the
+              // store while wave 1's MMAs run. No branch from here to the wait (ptxas would wait for
+              // the MMAs at one): every thread asks for the previous store's drain (only the leader
+              // has bulk groups), then the warpgroup syncs before writing the staging tile.
+              if (w == 1) {
+                ptx::tma_store_wait_read();
+                ptx::named_barrier_sync(kEpilogueBarrier + wg, 128);
+                stage_tile_bf16<kBlockM, kBlockN>(smem_d, final_accum, wg * 64, warp_in_wg, lane);
+              }
+            }
             ptx::wgmma_wait<0>();
             #pragma unroll
             for (uint32_t i = 0; i < kNumAccum; ++i) ptx::fence_operand(accum[i]);
@@ -480,6 +498,12 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
             promote<Cfg, kNumAccum>(final_accum + w * kNumAccum, accum, sa_lo[w], sa_hi[w], sb_left, sb_right, split.value());
           }
           if (++stage == kNumStages) stage = 0, phase ^= 1;
+        };
+        if constexpr (Cfg::kStageWave0Early) {
+          for (uint32_t kb = 0; kb + 1 < kNumKBlocks; ++kb) k_block(kb, Constant<0>{});
+          k_block(kNumKBlocks - 1, Constant<1>{});
+        } else {
+          for (uint32_t kb = 0; kb < kNumKBlocks; ++kb) k_block(kb, Constant<0>{});
         }
         }  // serial promotion
       };
@@ -501,15 +525,18 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
       bool stored = false;
       if constexpr (kTmaStore) {
         const bool leader = threadIdx.x % 128 == 0;
-        if (leader) ptx::tma_store_wait_read();  // the previous tile's store has left the staging buffer
-        bool mine_real = true;
-        #pragma unroll
-        for (uint32_t w = 0; w < kNumWaves; ++w) mine_real = mine_real && row_real[w][0] && row_real[w][1];
-        // Dense tiles rely on the tensor map to clip rows past M; grouped tiles need every row real.
-        const bool all_real = ptx::named_barrier_and(kEpilogueBarrier + wg, 128, mine_real);
+        bool all_real = true;
+        if constexpr (!Cfg::kStageWave0Early) {  // (else the k-loop's last k-block did this and staged wave 0)
+          if (leader) ptx::tma_store_wait_read();  // the previous tile's store has left the staging buffer
+          bool mine_real = true;
+          #pragma unroll
+          for (uint32_t w = 0; w < kNumWaves; ++w) mine_real = mine_real && row_real[w][0] && row_real[w][1];
+          // Dense tiles rely on the tensor map to clip rows past M; grouped tiles need every row real.
+          all_real = ptx::named_barrier_and(kEpilogueBarrier + wg, 128, mine_real);
+        }
         if (kGemmType == GemmType::Dense || all_real) {
           #pragma unroll
-          for (uint32_t w = 0; w < kNumWaves; ++w)
+          for (uint32_t w = Cfg::kStageWave0Early ? 1 : 0; w < kNumWaves; ++w)
             stage_tile_bf16<kBlockM, kBlockN>(smem_d, final_accum + w * kNumAccum, w * Cfg::kWaveRows + wg * 64, warp_in_wg, lane);
           ptx::fence_proxy_async_shared();
           ptx::named_barrier_sync(kEpilogueBarrier + wg, 128);
