@@ -68,6 +68,10 @@ struct Fp8GemmConfig {
   // K-blocks per straight-line pipelined run: the last promotion of each run is not overlapped.
   static constexpr uint32_t kPipelineRun = 4;
   static constexpr bool kOrderedMath = kOrderedMath_ && kBlockM_ >= 128 && !kPipelinedPromotion_;
+  // Contiguous 256-row tiles: when the two 128-row waves belong to different experts (a segment
+  // boundary at row 128 of the tile), the tile runs one pass over K per wave, each with its own
+  // expert's B and B scales, computing only that wave.
+  static constexpr bool kSplitWaves = kGemmType_ == GemmType::Contiguous && kBlockM_ == 256;
   // Two-wave dense tiles with the TMA-store epilogue stage wave 0 for the store during the last
   // k-block's wave-1 MMAs (run 23). Not below 8 k-blocks: there the previous tile's store has not
   // left the staging buffer yet when the last k-block starts (K = 512 ran 2.4% slower with it).
@@ -108,8 +112,6 @@ struct Fp8GemmConfig {
   static constexpr uint32_t kStageTxBytes = kSmemA + kSmemB + kBlockM * 4;
 
   static_assert(kBlockM == 64 || kBlockM == 128 || kBlockM == 256, "BLOCK_M is 64, 128 or 256");
-  static_assert(kBlockM != 256 || kGemmType != GemmType::Contiguous,
-                "contiguous: a 256-row tile could span two experts' 128-aligned segments");
   static_assert(kBlockN % 8 == 0 && kBlockN >= 8 && kBlockN <= 256, "BLOCK_N: a multiple of 8 in 8..256");
   static_assert(kBlockN <= 128 || (128 % kBlockN == 0) || kBlockN <= 128 + (kBlockN & -kBlockN),
                 "a tile may straddle at most two 128-row B-scale blocks");
@@ -132,14 +134,15 @@ struct SfbCursor {
   bool straddles;
   uint32_t split_col;
 
+  // `group`: the expert whose B scales to read (a 256-row contiguous tile's wave 1 may differ).
   template <typename Cfg>
-  __device__ __forceinline__ static SfbCursor of(const Tile& tile, const float* sfb) {
+  __device__ __forceinline__ static SfbCursor of(const Tile& tile, const float* sfb, uint32_t group) {
     const uint32_t n0 = tile.n_block * Cfg::kBlockN;
     const uint32_t scale_row = n0 / 128;
     SfbCursor c;
     c.straddles = (n0 % 128) + Cfg::kBlockN > 128 && scale_row + 1 < Cfg::kNumSfbRows;
     c.split_col = c.straddles ? 128 - n0 % 128 : Cfg::kBlockN;
-    c.row = sfb + (static_cast<uint64_t>(tile.group) * Cfg::kNumSfbRows + scale_row) * Cfg::kNumKBlocks;
+    c.row = sfb + (static_cast<uint64_t>(group) * Cfg::kNumSfbRows + scale_row) * Cfg::kNumKBlocks;
     return c;
   }
 };
@@ -291,7 +294,11 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
     if (warp == Cfg::kNumMathThreads / 32 && ptx::elect_one_lane()) {
       uint32_t stage = 0, phase = 0;
       while (scheduler.next(tile)) {
-        const int32_t b_row = static_cast<int32_t>(tile.group * kShapeN + tile.n_block * kBlockN);
+        // One pass over K, or one per wave when the tile's waves belong to different experts.
+        const uint32_t passes = Cfg::kSplitWaves && tile.group1 != tile.group ? 2 : 1;
+        for (uint32_t pass = 0; pass < passes; ++pass) {
+        const uint32_t group = pass == 0 ? tile.group : tile.group1;
+        const int32_t b_row = static_cast<int32_t>(group * kShapeN + tile.n_block * kBlockN);
         const bool masked = kGemmType == GemmType::Masked;
         const int32_t sfa_x = static_cast<int32_t>(masked ? tile.m_block * kBlockM : tile.a_row);
         const int32_t sfa_y0 = static_cast<int32_t>(masked ? tile.group * kNumKBlocks : 0);
@@ -325,21 +332,25 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
                            sfa_y0 + static_cast<int32_t>(kb));
           if (++stage == kNumStages) stage = 0, phase ^= 1;
         }
+        }  // passes
       }
     } else if (Cfg::kProducerScalesB && warp == Cfg::kNumMathThreads / 32 + 1) {
       // Scale warp: B scales of each upcoming tile into the 2-slot ring, one tile ahead of the math.
       uint32_t slot = 0, slot_phase = 0;
       while (scheduler.next(tile)) {
-        const SfbCursor cursor = SfbCursor::of<Cfg>(tile, sfb);
-        ptx::mbarrier_wait(empty_sfb + slot, slot_phase ^ 1);
-        float* dst = smem_sfb + slot * Cfg::kSfbSlotFloats;
-        for (uint32_t i = lane; i < kNumKBlocks; i += 32) {
-          const float left = __ldg(cursor.row + i);
-          dst[i] = left;
-          dst[kNumKBlocks + i] = cursor.straddles ? __ldg(cursor.row + kNumKBlocks + i) : left;
+        const uint32_t passes = Cfg::kSplitWaves && tile.group1 != tile.group ? 2 : 1;  // one slot per pass
+        for (uint32_t pass = 0; pass < passes; ++pass) {
+          const SfbCursor cursor = SfbCursor::of<Cfg>(tile, sfb, pass == 0 ? tile.group : tile.group1);
+          ptx::mbarrier_wait(empty_sfb + slot, slot_phase ^ 1);
+          float* dst = smem_sfb + slot * Cfg::kSfbSlotFloats;
+          for (uint32_t i = lane; i < kNumKBlocks; i += 32) {
+            const float left = __ldg(cursor.row + i);
+            dst[i] = left;
+            dst[kNumKBlocks + i] = cursor.straddles ? __ldg(cursor.row + kNumKBlocks + i) : left;
+          }
+          ptx::mbarrier_arrive(full_sfb + slot);  // release: this lane's stores precede the hand-off
+          if (++slot == 2) slot = 0, slot_phase ^= 1;
         }
-        ptx::mbarrier_arrive(full_sfb + slot);  // release: this lane's stores precede the hand-off
-        if (++slot == 2) slot = 0, slot_phase ^= 1;
       }
     }
   } else {
@@ -366,7 +377,7 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
     SfbCursor cursor{};
     uint32_t sfb_slot = 0, sfb_phase = 0;
     bool has_tile = scheduler.next(tile);
-    if (has_tile) cursor = SfbCursor::of<Cfg>(tile, sfb);
+    if (has_tile) cursor = SfbCursor::of<Cfg>(tile, sfb, tile.group);
 
     while (has_tile) {
       // Which of this thread's rows are real, asked now: for contiguous layouts it is a global load
@@ -378,23 +389,37 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
         row_real[w][0] = scheduler.row_is_real(tile, row);
         row_real[w][1] = scheduler.row_is_real(tile, row + 8);
       }
-      const float* tile_sfb = smem_sfb;
-      if constexpr (Cfg::kProducerScalesB) {
-        ptx::mbarrier_wait(full_sfb + sfb_slot, sfb_phase);
-        tile_sfb = smem_sfb + sfb_slot * Cfg::kSfbSlotFloats;
-      } else {
-        ptx::named_barrier_sync(kMathBarrier, Cfg::kNumMathThreads);  // previous tile is done reading smem_sfb
-        for (uint32_t i = threadIdx.x; i < kNumKBlocks; i += Cfg::kNumMathThreads) {
-          smem_sfb[i] = __ldg(cursor.row + i);
-          smem_sfb[kNumKBlocks + i] = cursor.straddles ? __ldg(cursor.row + kNumKBlocks + i) : smem_sfb[i];
+      // The B scales of one pass over K: the scale warp's next ring slot, or staged by the math threads.
+      auto begin_pass = [&](const SfbCursor& c) -> const float* {
+        if constexpr (Cfg::kProducerScalesB) {
+          ptx::mbarrier_wait(full_sfb + sfb_slot, sfb_phase);
+          return smem_sfb + sfb_slot * Cfg::kSfbSlotFloats;
+        } else {
+          ptx::named_barrier_sync(kMathBarrier, Cfg::kNumMathThreads);  // the previous pass is done reading smem_sfb
+          for (uint32_t i = threadIdx.x; i < kNumKBlocks; i += Cfg::kNumMathThreads) {
+            smem_sfb[i] = __ldg(c.row + i);
+            smem_sfb[kNumKBlocks + i] = c.straddles ? __ldg(c.row + kNumKBlocks + i) : smem_sfb[i];
+          }
+          ptx::named_barrier_sync(kMathBarrier, Cfg::kNumMathThreads);
+          return smem_sfb;
         }
-        ptx::named_barrier_sync(kMathBarrier, Cfg::kNumMathThreads);
-      }
+      };
+      // The pass's B scales have all been read: free the ring slot for the scale warp.
+      auto end_pass = [&]() {
+        if constexpr (Cfg::kProducerScalesB) {
+          __syncwarp();
+          if (lane == 0) ptx::mbarrier_arrive(empty_sfb + sfb_slot);
+          if (++sfb_slot == 2) sfb_slot = 0, sfb_phase ^= 1;
+        }
+      };
+      const float* tile_sfb = begin_pass(cursor);
       #pragma unroll
       for (uint32_t i = 0; i < kNumAccum * kNumWaves; ++i) final_accum[i] = 0.0f;
 
-      // The k-loop, compiled per split column where there are few (see with_split_col).
-      auto k_loop = [&](auto split) {
+      // The k-loop, compiled per split column where there are few (see with_split_col), over the
+      // waves in the bit mask `waves` (all of them, except in a split contiguous tile's passes).
+      auto k_loop = [&](auto split, auto waves) {
+        [[maybe_unused]] constexpr uint32_t kWaves = decltype(waves)::kValue;
         const uint64_t desc_a0 = ptx::make_sw128_kmajor_desc(smem_a + wg * 64 * Cfg::kBlockK);
         const uint64_t desc_b0 = ptx::make_sw128_kmajor_desc(smem_b);
         if constexpr (Cfg::kPipelinedPromotion) {
@@ -446,6 +471,7 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
           if constexpr (kNumKBlocks % kRun != 0) run_k_blocks(kNumKBlocks / kRun * kRun, Constant<kNumKBlocks % kRun>{});
         } else {
         // One k-block: per wave issue, wait, hand the stage back after the last wave, promote.
+        constexpr uint32_t kLastWave = kWaves >> 1 ? 1 : 0;
         auto k_block = [&](uint32_t kb, auto last) {
           constexpr bool kStageEarly = Cfg::kStageWave0Early && decltype(last)::kValue != 0;
           const float sb_left = ld_shared_f32(tile_sfb + kb), sb_right = ld_shared_f32(tile_sfb + kNumKBlocks + kb);
@@ -462,6 +488,7 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
 
           #pragma unroll
           for (uint32_t w = 0; w < kNumWaves; ++w) {
+            if (((kWaves >> w) & 1) == 0) continue;
             // Descriptor start addresses are in 16-byte units: a stage is + stage * tile bytes, a wave
             // + 128 rows of 128 bytes, a k32 step + 32 bytes.
             const uint64_t desc_a = desc_a0 + ((stage * Cfg::kSmemA + w * Cfg::kWaveRows * Cfg::kBlockK) >> 4);
@@ -491,7 +518,7 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
             for (uint32_t i = 0; i < kNumAccum; ++i) ptx::fence_operand(accum[i]);
 
             // The stage's A, B and sfa have all been read (last wave): hand it back.
-            if (w + 1 == kNumWaves) release_stage<Cfg>(empty + stage, lane);
+            if (w == kLastWave) release_stage<Cfg>(empty + stage, lane);
 
             // Promotion: scale this k-block's partial sums and add them to the FP32 accumulator.
             if (Cfg::kSingleLevel && kb + 1 < kNumKBlocks) continue;
@@ -507,18 +534,28 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
         }
         }  // serial promotion
       };
-      with_split_col<Cfg>(cursor.split_col, k_loop);
-
-      // The tile's B scales have all been read: free the ring slot for the scale warp.
-      if constexpr (Cfg::kProducerScalesB) {
-        __syncwarp();
-        if (lane == 0) ptx::mbarrier_arrive(empty_sfb + sfb_slot);
-        if (++sfb_slot == 2) sfb_slot = 0, sfb_phase ^= 1;
+      constexpr uint32_t kAllWaves = (1u << kNumWaves) - 1;
+      auto all_waves = [&](auto split) { k_loop(split, Constant<kAllWaves>{}); };
+      if constexpr (Cfg::kSplitWaves) {
+        if (tile.group1 != tile.group) {
+          // Waves of two experts: wave 0 against the first's B, then wave 1 against the second's.
+          auto wave0 = [&](auto split) { k_loop(split, Constant<1>{}); };
+          auto wave1 = [&](auto split) { k_loop(split, Constant<2>{}); };
+          with_split_col<Cfg>(cursor.split_col, wave0);
+          end_pass();
+          tile_sfb = begin_pass(SfbCursor::of<Cfg>(tile, sfb, tile.group1));
+          with_split_col<Cfg>(cursor.split_col, wave1);
+        } else {
+          with_split_col<Cfg>(cursor.split_col, all_waves);
+        }
+      } else {
+        with_split_col<Cfg>(cursor.split_col, all_waves);
       }
+      end_pass();
 
       Tile next_tile;
       const bool has_next = scheduler.next(next_tile);
-      const SfbCursor next_cursor = has_next ? SfbCursor::of<Cfg>(next_tile, sfb) : cursor;
+      const SfbCursor next_cursor = has_next ? SfbCursor::of<Cfg>(next_tile, sfb, next_tile.group) : cursor;
 
       // ---------------- epilogue ----------------
       const uint32_t n0 = tile.n_block * kBlockN;

@@ -16,7 +16,9 @@ enum class GemmType : uint32_t { Dense = 0, Contiguous = 1, Masked = 2 };
 struct Tile {
   uint32_t m_block;     // block index along M inside the group (masked) or the whole A (dense, contiguous)
   uint32_t n_block;
-  uint32_t group;       // expert index (0 for dense)
+  uint32_t group;       // expert index (0 for dense); for a 256-row contiguous tile, that of wave 0
+  uint32_t group1;      // expert of wave 1 (rows 128..255); differs from `group` only when a 256-row
+                        // contiguous tile spans two experts' segments, which takes one k-loop per wave
   uint32_t a_row;       // first row of the tile in the 2-D view of A / D
   uint32_t row_limit;   // rows at or past a_row + row_limit are not real (not written)
 };
@@ -104,23 +106,39 @@ struct TileScheduler {
         tile.a_row = tile.m_block * kBlockM;
         tile.row_limit = tile.a_row < m ? m - tile.a_row : 0;
         tile.group = 0;
+        tile.group1 = 0;
         if constexpr (kGemmType == GemmType::Contiguous) {
-          // A tile lies inside one expert's segment (segments are padded to a multiple of 128 >= kBlockM).
-          // Its group is the first row's; a padding tile (-1) or an id the host could not check is skipped.
-          // With A multicast both CTAs of the cluster read the same row, so they skip together.
-          const int32_t g = tile.a_row < m ? __ldg(grouped_layout + tile.a_row) : -1;
-          if (g < 0 || static_cast<uint32_t>(g) >= kNumGroups) continue;
-          tile.group = static_cast<uint32_t>(g);
+          // Segments are padded to multiples of 128 rows, so each 128-row half of a tile lies inside
+          // one segment; its expert is its first row's. A half that is padding (-1), past M or an id
+          // the host could not check computes for nothing and stores nothing; a tile with no real
+          // half is skipped. With A multicast both CTAs of the cluster read the same rows, so they
+          // skip (and split) together.
+          const int32_t g0 = expert_of(tile.a_row);
+          const int32_t g1 = kBlockM > 128 ? expert_of(tile.a_row + 128) : g0;
+          if (g0 < 0 && g1 < 0) continue;
+          tile.group = static_cast<uint32_t>(g0 >= 0 ? g0 : g1);
+          tile.group1 = static_cast<uint32_t>(g1 >= 0 ? g1 : g0);
         }
         return true;
       }
     }
   }
 
+  // Contiguous: the expert of row `row`, or -1 for padding, rows past M and ids out of range.
+  __device__ int32_t expert_of(uint32_t row) const {
+    const int32_t g = row < m ? __ldg(grouped_layout + row) : -1;
+    return g >= 0 && static_cast<uint32_t>(g) < kNumGroups ? g : -1;
+  }
+
   // Whether output row `row` (in the 2-D view) of `tile` is real and may be written.
   __device__ bool row_is_real(const Tile& tile, uint32_t row) const {
     if (row - tile.a_row >= tile.row_limit) return false;
-    if constexpr (kGemmType == GemmType::Contiguous) return __ldg(grouped_layout + row) == static_cast<int32_t>(tile.group);
+    if constexpr (kGemmType == GemmType::Contiguous) {
+      // A row of wave 0 can only hold wave 0's expert or padding (its half lies in one segment), and
+      // likewise for wave 1, so matching either expert is matching its own.
+      const int32_t g = __ldg(grouped_layout + row);
+      return g == static_cast<int32_t>(tile.group) || g == static_cast<int32_t>(tile.group1);
+    }
     return true;
   }
 };

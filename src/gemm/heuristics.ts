@@ -185,10 +185,10 @@ export function candidateConfigs(p: GemmProblem, limits: DeviceLimits): KernelCo
     // A 128-row tile for a handful of rows wastes half the tensor-core work for nothing.
     if (blockM === 128 && rows <= 64) continue;
     if (blockM === 256 && rows <= 128) continue;
-    // A 256-row tile could span two experts' 128-aligned segments; and for masked layouts, whose
-    // per-group counts vary around expectedM, 256-row blocks waste up to a whole tile per group (the
-    // first H200 record: 510 TFLOPS at expected M = 256 with counts 182..273).
-    if (blockM === 256 && p.gemmType !== "dense") continue;
+    // Masked layouts, whose per-group counts vary around expectedM, waste up to a whole 256-row
+    // block per group (the first H200 record: 510 TFLOPS at expected M = 256 with counts 182..273).
+    // (A contiguous 256-row tile whose waves belong to two experts runs one pass per wave.)
+    if (blockM === 256 && p.gemmType === "masked") continue;
     const mBlocks = Math.ceil(rows / blockM);
     for (const blockN of BLOCK_N_CANDIDATES) {
       // 16-column tiles only for decode-sized M (one warpgroup): a 128-row tile of 16 columns re-reads

@@ -35,9 +35,6 @@ export function resolveConfig(p: GemmProblem, limits: DeviceLimits, override: Pa
   if (merged.pipelinedPromotion && !pipelinedPromotionFits(merged.blockM, merged.blockN)) {
     throw new InvalidArgumentError("config.pipelinedPromotion", `needs BLOCK_M <= 128 and BLOCK_N <= ${PIPELINED_MAX_BLOCK_N}`, merged);
   }
-  if (merged.blockM === 256 && p.gemmType === "contiguous") {
-    throw new InvalidArgumentError("config.blockM", "contiguous grouped GEMMs use BLOCK_M <= 128 (a 256-row tile could span two experts)", merged.blockM);
-  }
   if (merged.clusterM > 1 && merged.clusterN > 1) throw new InvalidArgumentError("config", "a cluster shares A (clusterN) or B (clusterM), not both", merged);
   if (merged.clusterM > 1 && p.gemmType === "contiguous") {
     throw new InvalidArgumentError("config.clusterM", "contiguous grouped GEMMs cannot share B across m-blocks (they may be different experts)", merged.clusterM);

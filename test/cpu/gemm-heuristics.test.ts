@@ -63,7 +63,7 @@ describe("selectConfig", () => {
       kernelAccepts(p, c);
       expect(selectConfig(p, H200)).toEqual(c); // pure: same input, same answer
       expect(c.tmaStore).toBe(p.outDtype === "bf16" && !p.accumulate && p.n % 8 === 0);
-      if (p.gemmType === "contiguous") expect(c.blockM === 256 || c.clusterM === 2).toBe(false);
+      if (p.gemmType === "contiguous") expect(c.clusterM).toBe(1);
       if (p.gemmType === "masked") expect(c.blockM).not.toBe(256);
       // Pipelined promotion wherever it fits (one wave, staged B scales, BLOCK_N <= 128), nowhere else.
       expect(c.pipelinedPromotion).toBe(pipelinedPromotionFits(c.blockM, c.blockN));
@@ -132,10 +132,14 @@ describe("selectConfig", () => {
     }
   });
 
-  test("contiguous, long K: 128 x 128 pipelined sharing A across a 2-CTA cluster (run 18 sweep)", () => {
+  test("contiguous, large M: the dense kernel's 256 x 128 tiles (a tile spanning two experts runs a pass per wave; run 24)", () => {
     for (const [g, mPer] of [[4, 8192], [8, 4096]] as const) {
-      const c = selectConfig({ gemmType: "contiguous", m: g * mPer, n: 4096, k: 7168, numGroups: g, outDtype: "bf16", accumulate: false }, H200);
-      expect(`${c.blockM}x${c.blockN} c${c.clusterM}x${c.clusterN} ${c.pipelinedPromotion ? "pipe" : ""}`).toBe("128x128 c1x2 pipe");
+      for (const [n, k, cluster] of [[4096, 7168, "c1x2"], [7168, 2048, "c1x1"]] as const) {
+        const p: GemmProblem = { gemmType: "contiguous", m: g * mPer, n, k, numGroups: g, outDtype: "bf16", accumulate: false };
+        const c = selectConfig(p, H200);
+        expect(`${c.blockM}x${c.blockN} c${c.clusterM}x${c.clusterN}`).toBe(`256x128 ${cluster}`);
+        expect(c).toEqual(selectConfig({ ...p, gemmType: "dense", numGroups: 1 }, H200));
+      }
     }
   });
 
@@ -187,6 +191,9 @@ describe("resolveConfig (overrides)", () => {
     expect(() => resolveConfig(p, H200, { blockM: 128, blockN: 128, numStages: 12 })).toThrow(/shared memory/);
     const grouped: GemmProblem = { gemmType: "contiguous", m: 4096, n: 4096, k: 7168, numGroups: 4, outDtype: "bf16", accumulate: false };
     expect(() => resolveConfig(grouped, H200, { clusterM: 2, clusterN: 1 })).toThrow(/cannot share B/);
-    expect(() => resolveConfig(grouped, H200, { blockM: 256, blockN: 128 })).toThrow(/two experts/);
+    // A 256-row contiguous tile is allowed: one whose waves belong to two experts runs a pass per wave.
+    expect(resolveConfig(grouped, H200, { blockM: 256, blockN: 128 }).blockM).toBe(256);
+    const masked: GemmProblem = { ...grouped, gemmType: "masked", m: 512, expectedM: 256 };
+    expect(selectConfig(masked, H200).blockM).not.toBe(256);
   });
 });

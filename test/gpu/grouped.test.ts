@@ -185,6 +185,10 @@ describe.skipIf(!gpu.ok)("grouped GEMMs on the GPU", () => {
       ["N not a multiple of 128, K with a tail k-block", [3, 200, 77], 1000, 272],
       ["BLOCK_M = 64: half-tiles of pure padding", [1, 65, 64, 129], 512, 512, { config: { blockM: 64, clusterM: 1, clusterN: 1 } }],
       ["2-CTA cluster sharing A", [70, 300, 1], 1024, 512, { config: { blockM: 128, blockN: 128, clusterM: 1, clusterN: 2 } }],
+      // 256-row tiles: [0, 256) and [768, 1024) hold two experts (one pass per wave), [1024, 1280)
+      // ends past M, and padding rows sit in several tiles.
+      ["BLOCK_M = 256: tiles whose waves belong to two experts (B scales from the scale warp)", [100, 300, 129, 7, 256], 512, 512, { config: { blockM: 256, blockN: 128, clusterM: 1, clusterN: 1 } }],
+      ["BLOCK_M = 256 sharing A across a 2-CTA cluster, issue order alternating (B scales staged by the math threads)", [100, 300, 129, 7, 256], 1024, 2048, { config: { blockM: 256, blockN: 128, clusterM: 1, clusterN: 2, orderedMath: true } }],
       ["mIndices built on the GPU", Array.from({ length: 16 }, () => Math.floor(Math.random() * 300)), 512, 1024, { buildOnDevice: true }],
     ];
     for (const [name, counts, n, k, o] of edges) {
