@@ -380,7 +380,6 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
     if (has_tile) cursor = SfbCursor::of<Cfg>(tile, sfb, tile.group);
 
     while (has_tile) {
-      scheduler.prefetch_next_experts();
       // Which of this thread's rows are real, asked now: for contiguous layouts it is a global load
       // of mIndices, whose latency then hides behind the k-loop instead of stalling the epilogue.
       bool row_real[kNumWaves][2];

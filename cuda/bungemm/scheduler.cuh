@@ -124,20 +124,6 @@ struct TileScheduler {
     }
   }
 
-  // Contiguous: pulls the mIndices entries the next `next()` reads into L1, so that call (made
-  // after the current tile's k-loop, branching on them) does not wait a full memory latency.
-  __device__ void prefetch_next_experts() const {
-    if constexpr (kGemmType == GemmType::Contiguous) {
-      const uint32_t num_m_units = ceil_div(ceil_div(m, kBlockM), kClusterM);
-      if (unit >= num_m_units * kNumNUnits) return;
-      uint32_t m_unit, n_unit;
-      rasterize(unit, num_m_units, m_unit, n_unit);
-      const uint32_t a_row = (m_unit * kClusterM + rank_m) * kBlockM;
-      if (a_row < m) asm volatile("prefetch.global.L1 [%0];" ::"l"(grouped_layout + a_row));
-      if (kBlockM > 128 && a_row + 128 < m) asm volatile("prefetch.global.L1 [%0];" ::"l"(grouped_layout + a_row + 128));
-    }
-  }
-
   // Contiguous: the expert of row `row`, or -1 for padding, rows past M and ids out of range.
   __device__ int32_t expert_of(uint32_t row) const {
     const int32_t g = row < m ? __ldg(grouped_layout + row) : -1;
