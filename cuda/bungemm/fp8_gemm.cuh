@@ -3,7 +3,8 @@
 // Algorithm (one persistent CTA per SM; warp-specialised):
 //
 //   producer warpgroup (40 registers), one elected thread:
-//     for tile in scheduler:  for kb in k-blocks:
+//     for tile in scheduler:  for pass (one; one per wave when a contiguous tile holds two experts):
+//       for kb in k-blocks:
 //       wait empty[s]; expect_tx(full[s], bytes of A, B, sfa)
 //       TMA A[tile rows, kb] -> smem_a[s]   (128-byte swizzle; multicast half each when A is shared)
 //       TMA B[tile cols, kb] -> smem_b[s]   (likewise when B is shared)
@@ -297,42 +298,42 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
         // One pass over K, or one per wave when the tile's waves belong to different experts.
         const uint32_t passes = Cfg::kSplitWaves && tile.group1 != tile.group ? 2 : 1;
         for (uint32_t pass = 0; pass < passes; ++pass) {
-        const uint32_t group = pass == 0 ? tile.group : tile.group1;
-        const int32_t b_row = static_cast<int32_t>(group * kShapeN + tile.n_block * kBlockN);
-        const bool masked = kGemmType == GemmType::Masked;
-        const int32_t sfa_x = static_cast<int32_t>(masked ? tile.m_block * kBlockM : tile.a_row);
-        const int32_t sfa_y0 = static_cast<int32_t>(masked ? tile.group * kNumKBlocks : 0);
-        for (uint32_t kb = 0; kb < kNumKBlocks; ++kb) {
-          ptx::mbarrier_wait(empty + stage, phase ^ 1);
-          ptx::mbarrier_arrive_expect_tx(full + stage, stage_tx_bytes);
-          const int32_t k0 = static_cast<int32_t>(kb * Cfg::kBlockK);
-          uint8_t* a_dst = smem_a + stage * Cfg::kSmemA;
-          uint8_t* b_dst = smem_b + stage * Cfg::kSmemB;
-          if constexpr (kClusterN > 1) {
-            constexpr uint32_t kHalf = kBlockM / kClusterN;
-            ptx::tma_load_2d_multicast(a_dst + cta_rank * kHalf * Cfg::kBlockK, tmap_a, full + stage, k0,
-                                       static_cast<int32_t>(tile.a_row + cta_rank * kHalf), 0b11);
-          } else {
-            ptx::tma_load_2d(a_dst, tmap_a, full + stage, k0, static_cast<int32_t>(tile.a_row));
+          const uint32_t group = pass == 0 ? tile.group : tile.group1;
+          const int32_t b_row = static_cast<int32_t>(group * kShapeN + tile.n_block * kBlockN);
+          const bool masked = kGemmType == GemmType::Masked;
+          const int32_t sfa_x = static_cast<int32_t>(masked ? tile.m_block * kBlockM : tile.a_row);
+          const int32_t sfa_y0 = static_cast<int32_t>(masked ? tile.group * kNumKBlocks : 0);
+          for (uint32_t kb = 0; kb < kNumKBlocks; ++kb) {
+            ptx::mbarrier_wait(empty + stage, phase ^ 1);
+            ptx::mbarrier_arrive_expect_tx(full + stage, stage_tx_bytes);
+            const int32_t k0 = static_cast<int32_t>(kb * Cfg::kBlockK);
+            uint8_t* a_dst = smem_a + stage * Cfg::kSmemA;
+            uint8_t* b_dst = smem_b + stage * Cfg::kSmemB;
+            if constexpr (kClusterN > 1) {
+              constexpr uint32_t kHalf = kBlockM / kClusterN;
+              ptx::tma_load_2d_multicast(a_dst + cta_rank * kHalf * Cfg::kBlockK, tmap_a, full + stage, k0,
+                                         static_cast<int32_t>(tile.a_row + cta_rank * kHalf), 0b11);
+            } else {
+              ptx::tma_load_2d(a_dst, tmap_a, full + stage, k0, static_cast<int32_t>(tile.a_row));
+            }
+            // A dense problem whose M fits one m-block reads each B tile exactly once: B streams
+            // through L2 marked evict-first (the policy is made per copy: no register lives across
+            // the loop in this 40-register warp).
+            const bool stream_b = kGemmType == GemmType::Dense && m <= kBlockM;
+            if constexpr (kClusterM > 1) {
+              constexpr uint32_t kHalf = kBlockN / kClusterM;
+              ptx::tma_load_2d_multicast(b_dst + cta_rank * kHalf * Cfg::kBlockK, tmap_b, full + stage, k0,
+                                         b_row + static_cast<int32_t>(cta_rank * kHalf), 0b11);
+            } else if (stream_b) {
+              ptx::tma_load_2d(b_dst, tmap_b, full + stage, k0, b_row, ptx::l2_policy_evict_first());
+            } else {
+              ptx::tma_load_2d(b_dst, tmap_b, full + stage, k0, b_row);
+            }
+            ptx::tma_load_2d(smem_sfa + stage * Cfg::kSmemSfa / 4, tmap_sfa, full + stage, sfa_x,
+                             sfa_y0 + static_cast<int32_t>(kb));
+            if (++stage == kNumStages) stage = 0, phase ^= 1;
           }
-          // A dense problem whose M fits one m-block reads each B tile exactly once: B streams
-          // through L2 marked evict-first (the policy is made per copy: no register lives across
-          // the loop in this 40-register warp).
-          const bool stream_b = kGemmType == GemmType::Dense && m <= kBlockM;
-          if constexpr (kClusterM > 1) {
-            constexpr uint32_t kHalf = kBlockN / kClusterM;
-            ptx::tma_load_2d_multicast(b_dst + cta_rank * kHalf * Cfg::kBlockK, tmap_b, full + stage, k0,
-                                       b_row + static_cast<int32_t>(cta_rank * kHalf), 0b11);
-          } else if (stream_b) {
-            ptx::tma_load_2d(b_dst, tmap_b, full + stage, k0, b_row, ptx::l2_policy_evict_first());
-          } else {
-            ptx::tma_load_2d(b_dst, tmap_b, full + stage, k0, b_row);
-          }
-          ptx::tma_load_2d(smem_sfa + stage * Cfg::kSmemSfa / 4, tmap_sfa, full + stage, sfa_x,
-                           sfa_y0 + static_cast<int32_t>(kb));
-          if (++stage == kNumStages) stage = 0, phase ^= 1;
         }
-        }  // passes
       }
     } else if (Cfg::kProducerScalesB && warp == Cfg::kNumMathThreads / 32 + 1) {
       // Scale warp: B scales of each upcoming tile into the 2-slot ring, one tile ahead of the math.
