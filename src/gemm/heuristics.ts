@@ -82,7 +82,8 @@ const TWO_WAVE_MULTICAST_EFFICIENCY = 1.03;
 const TWO_WAVE_MULTICAST_MIN_K_BLOCKS = 32;
 // BLOCK_M = 128 pipelined tiles sharing A across a 2-CTA cluster, on long runs of waves: 5-9% on the
 // contiguous K = 7168 rows (run 18); 3% slower on 4096 x 2112 x 7168 (5 waves), mixed at K = 2048.
-// Grouped problems only: dense ones that long take 256-row tiles, which stayed ahead (run 18).
+// Grouped problems only: dense ones that long take 256-row tiles, which stayed ahead (run 18), and
+// so do large contiguous ones since run 24 (a tile of two experts runs a pass per wave).
 const PIPELINED_MULTICAST_EFFICIENCY = 1.06;
 const PIPELINED_MULTICAST_MIN_WAVES = 8;
 // BLOCK_M = 128 tiles wider than 128 columns (no room to pipeline their promotion): 128 x 192 ran at
