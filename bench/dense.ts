@@ -13,7 +13,7 @@ import { Tensor } from "../src/tensor/tensor.ts";
 import { decodeBf16Array } from "../src/tensor/bf16.ts";
 import { alignedM, numBlocks } from "../src/quant/layout.ts";
 import { referenceGemmNtRows, relativeFrobeniusError } from "../src/quant/referenceGemm.ts";
-import { planCublasLtFp8, toCublasLtBlockScales, type CublasLtFp8Plan, type Fp8Scaling } from "./cublasLt.ts";
+import { planCublasLtFp8, toCublasLtBlockScales, type CublasLt, type Fp8Scaling, type PlanResult } from "./cublasLt.ts";
 import { makeDenseHostInputs, type DenseHostInputs } from "./inputs.ts";
 import { gbps, gemmBytes, gemmFlops, speedup, tflops } from "./metrics.ts";
 import type { BaselineResult, BenchRow, RowConfig } from "./record.ts";
@@ -92,19 +92,10 @@ function sampledRelError(d: Tensor, host: DenseHostInputs, rows: readonly number
   return relativeFrobeniusError(got, reference);
 }
 
-/** One cuBLASLt baseline of a row: its plan and how to run it, or why cuBLASLt cannot take the shape. */
-type Baseline = { unsupported: string } | { plan: CublasLtFp8Plan; run: () => void };
-
-function planBaseline(ctx: BenchContext, scaling: Fp8Scaling, inputs: DeviceInputs, host: DenseHostInputs): Baseline | undefined {
-  if (ctx.cublasLt === undefined) return undefined;
-  const planned = planCublasLtFp8(ctx.cublasLt, host.m, host.n, host.k, { scaling });
-  if (!planned.ok) return { unsupported: planned.reason };
-  const plan = planned.plan;
-  // Writes into the row's D, like ours.
-  return { plan, run: () => plan.run(inputs.a, inputs.b, inputs.d, inputs.sfa, inputs.sfbCublasLt, ctx.stream) };
+/** The cuBLASLt plan of one baseline, or why there is none (disposing is a no-op then). */
+function baselinePlan(lt: CublasLt | undefined, scaling: Fp8Scaling, host: DenseHostInputs): PlanResult | undefined {
+  return lt === undefined ? undefined : planCublasLtFp8(lt, host.m, host.n, host.k, { scaling });
 }
-
-const runOf = (b: Baseline | undefined): (() => void) | undefined => (b !== undefined && "run" in b ? b.run : undefined);
 
 const usOf = (r: BaselineResult | undefined): number | null => (r !== undefined && "us" in r ? r.us : null);
 
@@ -128,26 +119,30 @@ async function runDense(ctx: BenchContext): Promise<BenchRow[]> {
       const plan = planFp8GemmNt(ctx.device, { m, n, k, outDtype: "bf16" });
       const args = { a: inputs.a, sfa: inputs.sfa, b: inputs.b, sfb: inputs.sfb, d: inputs.d };
       const runOurs = (): void => plan.run(args, ctx.stream);
-      const unitBaseline = planBaseline(ctx, "unit", inputs, host);
-      const blockBaseline = planBaseline(ctx, "block", inputs, host);
+      const unitPlan = baselinePlan(ctx.cublasLt, "unit", host);
+      const blockPlan = baselinePlan(ctx.cublasLt, "block", host);
       try {
-        // Ours and the baselines are timed in alternation, so each ratio compares calls made under
-        // the same clock. They share D: each result is checked after a fresh run of its own.
-        const timed = [runOurs, runOf(unitBaseline), runOf(blockBaseline)].filter((f): f is () => void => f !== undefined);
-        const timings = ctx.timer.timeInterleaved(timed, ctx.timing);
-        const medianOf = (f: () => void): number => timings[timed.indexOf(f)]?.medianUs ?? Number.NaN;
-        const checkedRun = (f: () => void): number => {
-          f();
-          return sampledRelError(inputs.d, host, check.rows, check.reference, ctx.stream);
-        };
-        const oursUs = medianOf(runOurs);
-        const relError = checkedRun(runOurs);
-        const result = (b: Baseline | undefined, checked: boolean): BaselineResult | undefined => {
-          if (b === undefined || "unsupported" in b) return b;
-          return { us: medianOf(b.run), relError: checked ? checkedRun(b.run) : null };
-        };
-        const unit = result(unitBaseline, false);
-        const block = result(blockBaseline, true);
+        // Ours and both baselines timed in alternation (timeInterleaved), so each ratio compares
+        // calls made under the same clock; D is shared, so each result is checked after a fresh run.
+        const runOf = (p: PlanResult | undefined, sfb: Tensor) =>
+          p?.ok ? (): void => p.plan.run(inputs.a, inputs.b, inputs.d, inputs.sfa, sfb, ctx.stream) : undefined;
+        const runUnit = runOf(unitPlan, inputs.sfbCublasLt);
+        const runBlock = runOf(blockPlan, inputs.sfbCublasLt);
+        const calls = [runOurs, runUnit, runBlock].filter((f): f is () => void => f !== undefined);
+        const timings = ctx.timer.timeInterleaved(calls, ctx.timing);
+        const usOfCall = (f: (() => void) | undefined): number | undefined => (f === undefined ? undefined : timings[calls.indexOf(f)]?.medianUs);
+        const oursUs = usOfCall(runOurs) ?? Number.NaN;
+        runOurs();
+        const relError = sampledRelError(inputs.d, host, check.rows, check.reference, ctx.stream);
+        let blockError: number | null = null;
+        if (runBlock !== undefined) {
+          runBlock();
+          blockError = sampledRelError(inputs.d, host, check.rows, check.reference, ctx.stream);
+        }
+        const result = (p: PlanResult | undefined, f: (() => void) | undefined, err: number | null): BaselineResult | undefined =>
+          p === undefined ? undefined : p.ok ? { us: usOfCall(f) ?? Number.NaN, relError: err } : { unsupported: p.reason };
+        const unit = result(unitPlan, runUnit, null);
+        const block = result(blockPlan, runBlock, blockError);
 
         const flops = gemmFlops(m, n, k);
         const bytes = gemmBytes(m, n, k);
@@ -171,7 +166,8 @@ async function runDense(ctx: BenchContext): Promise<BenchRow[]> {
           baselines: { ...(unit ? { cublasLt: unit } : {}), ...(block ? { cublasLtBlock: block } : {}) },
         });
       } finally {
-        for (const b of [unitBaseline, blockBaseline]) if (b !== undefined && "plan" in b) b.plan.dispose();
+        if (unitPlan?.ok) unitPlan.plan.dispose();
+        if (blockPlan?.ok) blockPlan.plan.dispose();
       }
     } catch (error) {
       ctx.error(`${label} failed: ${error instanceof Error ? error.message : String(error)}`);
