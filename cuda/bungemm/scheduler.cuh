@@ -41,7 +41,7 @@ struct TileScheduler {
   // Masked: running cursor over groups, so a CTA walks the variable-size groups once.
   uint32_t group_cursor = 0, group_first_unit = 0, group_units = 0, group_rows = 0;
 
-  __device__ TileScheduler(uint32_t m_, const int32_t* layout, uint32_t cluster_idx, uint32_t num_clusters,
+  __host__ __device__ TileScheduler(uint32_t m_, const int32_t* layout, uint32_t cluster_idx, uint32_t num_clusters,
                            uint32_t cta_rank)
       : m(m_), grouped_layout(layout), unit(cluster_idx), unit_stride(num_clusters) {
     rank_m = kClusterM > 1 ? cta_rank : 0;
@@ -50,12 +50,12 @@ struct TileScheduler {
   }
 
   // Rows of group g that are real; values the host cannot see are clamped into [0, M_max].
-  __device__ uint32_t masked_rows(uint32_t g) const {
-    const int32_t v = __ldg(grouped_layout + g);
+  __host__ __device__ uint32_t masked_rows(uint32_t g) const {
+    const int32_t v = load_readonly(grouped_layout + g);
     return v <= 0 ? 0u : (static_cast<uint32_t>(v) < m ? static_cast<uint32_t>(v) : m);
   }
 
-  __device__ void load_group(uint32_t g) {
+  __host__ __device__ void load_group(uint32_t g) {
     group_cursor = g;
     if (g < kNumGroups) {
       group_rows = masked_rows(g);
@@ -65,17 +65,17 @@ struct TileScheduler {
 
   // Grouped rasterisation: units are walked kRasterGroupN n-units at a time, m fastest inside the
   // strip, so the CTAs running together share a few B blocks and many A blocks in L2.
-  __device__ void rasterize(uint32_t local, uint32_t num_m_units, uint32_t& m_unit, uint32_t& n_unit) const {
+  __host__ __device__ void rasterize(uint32_t local, uint32_t num_m_units, uint32_t& m_unit, uint32_t& n_unit) const {
     const uint32_t units_per_strip = num_m_units * kRasterGroupN;
     const uint32_t strip = local / units_per_strip;
     const uint32_t first_n = strip * kRasterGroupN;
-    const uint32_t strip_width = min(kRasterGroupN, kNumNUnits - first_n);
+    const uint32_t strip_width = kRasterGroupN < kNumNUnits - first_n ? kRasterGroupN : kNumNUnits - first_n;
     const uint32_t in_strip = local - strip * units_per_strip;
     m_unit = in_strip / strip_width;
     n_unit = first_n + in_strip % strip_width;
   }
 
-  __device__ bool next(Tile& tile) {
+  __host__ __device__ bool next(Tile& tile) {
     if constexpr (kGemmType == GemmType::Masked) {
       const uint32_t u = unit;
       unit += unit_stride;
@@ -125,18 +125,18 @@ struct TileScheduler {
   }
 
   // Contiguous: the expert of row `row`, or -1 for padding, rows past M and ids out of range.
-  __device__ int32_t expert_of(uint32_t row) const {
-    const int32_t g = row < m ? __ldg(grouped_layout + row) : -1;
+  __host__ __device__ int32_t expert_of(uint32_t row) const {
+    const int32_t g = row < m ? load_readonly(grouped_layout + row) : -1;
     return g >= 0 && static_cast<uint32_t>(g) < kNumGroups ? g : -1;
   }
 
   // Whether output row `row` (in the 2-D view) of `tile` is real and may be written.
-  __device__ bool row_is_real(const Tile& tile, uint32_t row) const {
+  __host__ __device__ bool row_is_real(const Tile& tile, uint32_t row) const {
     if (row - tile.a_row >= tile.row_limit) return false;
     if constexpr (kGemmType == GemmType::Contiguous) {
       // A row of wave 0 can only hold wave 0's expert or padding (its half lies in one segment), and
       // likewise for wave 1, so matching either expert is matching its own.
-      const int32_t g = __ldg(grouped_layout + row);
+      const int32_t g = load_readonly(grouped_layout + row);
       return g == static_cast<int32_t>(tile.group) || g == static_cast<int32_t>(tile.group1);
     }
     return true;

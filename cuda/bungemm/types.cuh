@@ -16,7 +16,17 @@ struct alignas(64) TmaDescriptor {
 };
 
 template <typename T>
-__device__ __forceinline__ constexpr T ceil_div(T a, T b) { return (a + b - 1) / b; }
+__host__ __device__ __forceinline__ constexpr T ceil_div(T a, T b) { return (a + b - 1) / b; }
+
+// A read-only global load through the non-coherent path on the device; a plain load in a host
+// build (the CPU tests compile the tile scheduler for the host).
+__host__ __device__ __forceinline__ int32_t load_readonly(const int32_t* ptr) {
+#ifdef __CUDA_ARCH__
+  return __ldg(ptr);
+#else
+  return *ptr;
+#endif
+}
 
 // Packs two floats into bf16x2 with round-to-nearest-even; `lo` lands in the low half (lower address).
 __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
