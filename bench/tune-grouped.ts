@@ -19,7 +19,7 @@ import { Tensor } from "../src/tensor/tensor.ts";
 import { randomFp8Codes, randomScales } from "./inputs.ts";
 import { parseConfigs, parseRows } from "./sweepArgs.ts";
 import { KernelTimer } from "./timing.ts";
-import { configKey } from "./configKey.ts";
+import { configKey as key } from "./configKey.ts";
 import { CONTIGUOUS_SHAPES, MASKED_GROUPS, MASKED_NK, maskedCounts } from "./grouped.ts";
 
 function seeded(seed: number): () => number {
@@ -46,7 +46,6 @@ function parseArgs(argv: string[]): { rows: number[][]; draws: number; configs: 
   return { rows, draws, configs, contiguous };
 }
 
-const key = configKey;
 
 const { rows, draws, configs, contiguous } = parseArgs(Bun.argv.slice(2));
 const device = Device.get(0);

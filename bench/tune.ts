@@ -18,7 +18,7 @@ import { deviceLimits } from "../src/gemm/resolveConfig.ts";
 import { pipelinedPromotionFits, type GemmProblem, type KernelConfig } from "../src/gemm/config.ts";
 import { makeDenseHostInputs } from "./inputs.ts";
 import { KernelTimer } from "./timing.ts";
-import { configKey } from "./configKey.ts";
+import { configKey as key } from "./configKey.ts";
 import { parseConfigs, parseRows } from "./sweepArgs.ts";
 import { denseShapes, uploadDenseInputs } from "./dense.ts";
 
@@ -36,7 +36,6 @@ function parseArgs(argv: string[]): { shapes: [number, number, number][]; top: n
   return { shapes, top, configs, singleLevel };
 }
 
-const key = configKey;
 
 const { shapes, top, configs, singleLevel } = parseArgs(Bun.argv.slice(2));
 const device = Device.get(0);
