@@ -134,10 +134,11 @@ struct TileScheduler {
   __host__ __device__ bool row_is_real(const Tile& tile, uint32_t row) const {
     if (row - tile.a_row >= tile.row_limit) return false;
     if constexpr (kGemmType == GemmType::Contiguous) {
-      // A row of wave 0 can only hold wave 0's expert or padding (its half lies in one segment), and
-      // likewise for wave 1, so matching either expert is matching its own.
-      const int32_t g = load_readonly(grouped_layout + row);
-      return g == static_cast<int32_t>(tile.group) || g == static_cast<int32_t>(tile.group1);
+      // Exactly the expert its wave was computed with: a layout that breaks the 128-row segment rule
+      // (which the debug checks refuse) could put the other wave's expert in this half, and that
+      // row must stay unwritten rather than be written with the wrong weights.
+      const uint32_t want = kBlockM > 128 && row - tile.a_row >= 128 ? tile.group1 : tile.group;
+      return load_readonly(grouped_layout + row) == static_cast<int32_t>(want);
     }
     return true;
   }

@@ -67,6 +67,15 @@ describe.skipIf(nvcc === undefined)("contiguous tile scheduler (host build)", ()
     ]);
   }, 60_000);
 
+  test("a row holding the other wave's expert is not stored (a layout that breaks the 128-row segment rule)", () => {
+    const layout = withTail.slice();
+    layout[5] = 1; // row 5 lies in tile 0's wave 0, computed with expert 0's weights
+    layout[200] = 0; // row 200 lies in tile 0's wave 1, computed with expert 1's
+    expect(walk(layout, 5, 256)[0]).toEqual({ mBlock: 0, group: 0, group1: 1, stored: [99, 127] });
+    // A 128-row tile takes row 5's block's expert from its first row (0), so row 5 is not stored either.
+    expect(walk(layout, 5, 128)[0]).toEqual({ mBlock: 0, group: 0, group1: 0, stored: [99, 0] });
+  }, 60_000);
+
   test("128-row tiles: one expert each, padding-only tiles skipped", () => {
     const tiles = walk(withTail, 5, 128);
     expect(tiles.map((t) => [t.mBlock, t.group, t.stored[0]])).toEqual([
