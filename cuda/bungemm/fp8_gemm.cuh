@@ -80,6 +80,17 @@ struct Fp8GemmConfig {
       kBlockM_ == 256 && kGemmType_ == GemmType::Dense && kTmaStore_ && (kShapeK_ + 127) / 128 >= 8;
   static constexpr uint32_t kBlockK = 128;  // one scale block along K = one 128-byte swizzled row
   static constexpr uint32_t kNumKBlocks = (kShapeK + kBlockK - 1) / kBlockK;
+  // Stage-aligned passes (256-row tiles): every pass over K starts at stage 0 and walks whole rounds
+  // of kNumStages k-blocks, the last round padded with empty slots (the producer arrives without a
+  // copy, the math warps hand them straight back). Stage indices are then compile-time constants in
+  // the unrolled round, so a k-block's barrier, scale and descriptor addresses need no arithmetic
+  // on a run-time stage index.
+  // Not for short K: 4 k-blocks in 3 stages pad 2 of 6 slots per tile (K = 512 ran 6% slower). Not
+  // with accumulation into C either: 256 x 128 with 4 stages spilled 40 bytes there.
+  static constexpr bool kStageAligned = kBlockM_ >= 128 && !kPipelinedPromotion_ && !kAccumulate_ &&
+                                        (kNumKBlocks % kNumStages_ == 0 || kNumKBlocks >= 8);
+  static constexpr uint32_t kNumRounds = (kNumKBlocks + kNumStages_ - 1) / kNumStages_;
+  static constexpr uint32_t kLastRoundKBlocks = kNumKBlocks - (kNumRounds - 1) * kNumStages_;
   static constexpr uint32_t kNumSfbRows = (kShapeN + 127) / 128;
   // BLOCK_M = 64: one math warpgroup. 128: two, each owns 64 rows. 256: two, each owns 64 rows of
   // each of two 128-row waves (issued one after the other, sharing the B tile of the stage).
@@ -160,6 +171,15 @@ struct RuntimeValue {
   uint32_t v;
   __host__ __device__ __forceinline__ uint32_t value() const { return v; }
 };
+
+// f(Constant<kBegin>{}), ..., f(Constant<kEnd - 1>{}): an unrolled loop whose index is a type.
+template <uint32_t kBegin, uint32_t kEnd, typename F>
+__host__ __device__ __forceinline__ void static_for(F&& f) {
+  if constexpr (kBegin < kEnd) {
+    f(Constant<kBegin>{});
+    static_for<kBegin + 1, kEnd>(f);
+  }
+}
 
 // The split columns (SfbCursor::split_col) a tile of this configuration can have: 128 - n0 % 128
 // for straddling tiles, where n0 is a multiple of BLOCK_N and so n0 % 128 a multiple of
@@ -303,8 +323,7 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
           const bool masked = kGemmType == GemmType::Masked;
           const int32_t sfa_x = static_cast<int32_t>(masked ? tile.m_block * kBlockM : tile.a_row);
           const int32_t sfa_y0 = static_cast<int32_t>(masked ? tile.group * kNumKBlocks : 0);
-          for (uint32_t kb = 0; kb < kNumKBlocks; ++kb) {
-            ptx::mbarrier_wait(empty + stage, phase ^ 1);
+          auto load_k_block = [&](uint32_t kb, uint32_t stage) {
             ptx::mbarrier_arrive_expect_tx(full + stage, stage_tx_bytes);
             const int32_t k0 = static_cast<int32_t>(kb * Cfg::kBlockK);
             uint8_t* a_dst = smem_a + stage * Cfg::kSmemA;
@@ -331,7 +350,24 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
             }
             ptx::tma_load_2d(smem_sfa + stage * Cfg::kSmemSfa / 4, tmap_sfa, full + stage, sfa_x,
                              sfa_y0 + static_cast<int32_t>(kb));
-            if (++stage == kNumStages) stage = 0, phase ^= 1;
+          };
+          if constexpr (Cfg::kStageAligned) {
+            for (uint32_t round = 0; round < Cfg::kNumRounds; ++round) {
+              // Not unrolled: this warp has 40 registers, and its stage arithmetic costs the math nothing.
+              #pragma unroll 1
+              for (uint32_t s = 0; s < kNumStages; ++s) {
+                ptx::mbarrier_wait(empty + s, phase ^ 1);
+                const uint32_t kb = round * kNumStages + s;
+                if (kb < kNumKBlocks) load_k_block(kb, s); else ptx::mbarrier_arrive(full + s);  // padding slot
+              }
+              phase ^= 1;
+            }
+          } else {
+            for (uint32_t kb = 0; kb < kNumKBlocks; ++kb) {
+              ptx::mbarrier_wait(empty + stage, phase ^ 1);
+              load_k_block(kb, stage);
+              if (++stage == kNumStages) stage = 0, phase ^= 1;
+            }
           }
         }
       }
@@ -473,18 +509,32 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
         } else {
         // One k-block: per wave issue, wait, hand the stage back after the last wave, promote.
         constexpr uint32_t kLastWave = kWaves >> 1 ? 1 : 0;
-        auto k_block = [&](uint32_t kb, auto last) {
+        auto k_block = [&](uint32_t kb, uint32_t stage, auto last) {
           constexpr bool kStageEarly = Cfg::kStageWave0Early && decltype(last)::kValue != 0;
           const float sb_left = ld_shared_f32(tile_sfb + kb), sb_right = ld_shared_f32(tile_sfb + kNumKBlocks + kb);
 
           ptx::mbarrier_wait(full + stage, phase);
-          const float* sfa_stage = smem_sfa + stage * Cfg::kSmemSfa / 4;
           // Every shared-memory read of the stage happens before the stage is released (last wave).
           float sa_lo[kNumWaves], sa_hi[kNumWaves];
-          #pragma unroll
-          for (uint32_t w = 0; w < kNumWaves; ++w) {
-            sa_lo[w] = ld_shared_f32(sfa_stage + w * Cfg::kWaveRows + row_in_tile);
-            sa_hi[w] = ld_shared_f32(sfa_stage + w * Cfg::kWaveRows + row_in_tile + 8);
+          uint64_t desc_a_base = desc_a0, desc_b_base = desc_b0;
+          if constexpr (Cfg::kStageAligned) {
+            // NOTES: with compile-time stages the bases are made opaque per k-block, so the compiler
+            // adds each stage's constant offset where it is used instead of keeping every stage's
+            // addresses and descriptors live across the loop (which spilled).
+            uint32_t sfa_rows = smem_u32(smem_sfa + row_in_tile);
+            asm volatile("" : "+r"(sfa_rows), "+l"(desc_a_base), "+l"(desc_b_base));
+            #pragma unroll
+            for (uint32_t w = 0; w < kNumWaves; ++w) {
+              sa_lo[w] = ld_shared_f32_u32(sfa_rows + stage * Cfg::kSmemSfa + w * Cfg::kWaveRows * 4);
+              sa_hi[w] = ld_shared_f32_u32(sfa_rows + stage * Cfg::kSmemSfa + (w * Cfg::kWaveRows + 8) * 4);
+            }
+          } else {
+            const float* sfa_stage = smem_sfa + stage * Cfg::kSmemSfa / 4;
+            #pragma unroll
+            for (uint32_t w = 0; w < kNumWaves; ++w) {
+              sa_lo[w] = ld_shared_f32(sfa_stage + w * Cfg::kWaveRows + row_in_tile);
+              sa_hi[w] = ld_shared_f32(sfa_stage + w * Cfg::kWaveRows + row_in_tile + 8);
+            }
           }
 
           #pragma unroll
@@ -492,8 +542,8 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
             if (((kWaves >> w) & 1) == 0) continue;
             // Descriptor start addresses are in 16-byte units: a stage is + stage * tile bytes, a wave
             // + 128 rows of 128 bytes, a k32 step + 32 bytes.
-            const uint64_t desc_a = desc_a0 + ((stage * Cfg::kSmemA + w * Cfg::kWaveRows * Cfg::kBlockK) >> 4);
-            const uint64_t desc_b = desc_b0 + (stage * Cfg::kSmemB >> 4);
+            const uint64_t desc_a = desc_a_base + ((stage * Cfg::kSmemA + w * Cfg::kWaveRows * Cfg::kBlockK) >> 4);
+            const uint64_t desc_b = desc_b_base + (stage * Cfg::kSmemB >> 4);
             #pragma unroll
             for (uint32_t i = 0; i < kNumAccum; ++i) ptx::fence_operand(accum[i]);
             if constexpr (Cfg::kOrderedMath) ptx::named_barrier_sync(kTurnBarrier + wg, 256);
@@ -525,13 +575,37 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
             if (Cfg::kSingleLevel && kb + 1 < kNumKBlocks) continue;
             promote<Cfg, kNumAccum>(final_accum + w * kNumAccum, accum, sa_lo[w], sa_hi[w], sb_left, sb_right, split.value());
           }
-          if (++stage == kNumStages) stage = 0, phase ^= 1;
         };
-        if constexpr (Cfg::kStageWave0Early) {
-          for (uint32_t kb = 0; kb + 1 < kNumKBlocks; ++kb) k_block(kb, Constant<0>{});
-          k_block(kNumKBlocks - 1, Constant<1>{});
+        if constexpr (Cfg::kStageAligned) {
+          // One round: kReal k-blocks in stages 0.., then the padding slots handed straight back.
+          auto round = [&](uint32_t r, auto real, auto last_round) {
+            constexpr uint32_t kReal = decltype(real)::kValue;
+            static_for<0, kNumStages>([&](auto s) {
+              constexpr uint32_t kS = decltype(s)::kValue;
+              if constexpr (kS < kReal) {
+                constexpr bool kLast = decltype(last_round)::kValue != 0 && kS + 1 == kReal;
+                k_block(r * kNumStages + kS, kS, Constant<kLast ? 1 : 0>{});
+              } else {
+                ptx::mbarrier_wait(full + kS, phase);
+                release_stage<Cfg>(empty + kS, lane);
+              }
+            });
+            phase ^= 1;
+          };
+          for (uint32_t r = 0; r + 1 < Cfg::kNumRounds; ++r) round(r, Constant<kNumStages>{}, Constant<0>{});
+          round(Cfg::kNumRounds - 1, Constant<Cfg::kLastRoundKBlocks>{}, Constant<1>{});
+        } else if constexpr (Cfg::kStageWave0Early) {
+          for (uint32_t kb = 0; kb + 1 < kNumKBlocks; ++kb) {
+            k_block(kb, stage, Constant<0>{});
+            if (++stage == kNumStages) stage = 0, phase ^= 1;
+          }
+          k_block(kNumKBlocks - 1, stage, Constant<1>{});
+          if (++stage == kNumStages) stage = 0, phase ^= 1;
         } else {
-          for (uint32_t kb = 0; kb < kNumKBlocks; ++kb) k_block(kb, Constant<0>{});
+          for (uint32_t kb = 0; kb < kNumKBlocks; ++kb) {
+            k_block(kb, stage, Constant<0>{});
+            if (++stage == kNumStages) stage = 0, phase ^= 1;
+          }
         }
         }  // serial promotion
       };

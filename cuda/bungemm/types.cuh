@@ -41,10 +41,12 @@ __device__ __forceinline__ uint32_t smem_u32(const void* ptr) {
 
 // Shared-memory load by shared-window address: pointers derived from the aligned dynamic base
 // are generic to the compiler, which would otherwise emit slower generic loads (LD instead of LDS).
-__device__ __forceinline__ float ld_shared_f32(const float* ptr) {
+__device__ __forceinline__ float ld_shared_f32_u32(uint32_t addr) {
   float value;
-  asm volatile("ld.shared.f32 %0, [%1];" : "=f"(value) : "r"(smem_u32(ptr)) : "memory");
+  asm volatile("ld.shared.f32 %0, [%1];" : "=f"(value) : "r"(addr) : "memory");
   return value;
 }
+
+__device__ __forceinline__ float ld_shared_f32(const float* ptr) { return ld_shared_f32_u32(smem_u32(ptr)); }
 
 }  // namespace bungemm
