@@ -73,24 +73,26 @@ struct Fp8GemmConfig {
   // boundary at row 128 of the tile), the tile runs one pass over K per wave, each with its own
   // expert's B and B scales, computing only that wave.
   static constexpr bool kSplitWaves = kGemmType_ == GemmType::Contiguous && kBlockM_ == 256;
-  // Two-wave dense tiles with the TMA-store epilogue stage wave 0 for the store during the last
-  // k-block's wave-1 MMAs (run 23). Not below 8 k-blocks: there the previous tile's store has not
-  // left the staging buffer yet when the last k-block starts (K = 512 ran 2.4% slower with it).
-  static constexpr bool kStageWave0Early =
-      kBlockM_ == 256 && kGemmType_ == GemmType::Dense && kTmaStore_ && (kShapeK_ + 127) / 128 >= 8;
+  // Two-wave tiles with the TMA-store epilogue stage wave 0 for the store during the last k-block's
+  // wave-1 MMAs (run 23; contiguous too since run 28: a split tile's wave-1 pass stages wave 0). Not
+  // below 8 k-blocks: there the previous tile's store has not left the staging buffer yet when the
+  // last k-block starts (K = 512 ran 2.4% slower with it).
+  static constexpr bool kStageWave0Early = kBlockM_ == 256 && kGemmType_ != GemmType::Masked && kTmaStore_ &&
+                                           (kShapeK_ + 127) / 128 >= 8;
   static constexpr uint32_t kBlockK = 128;  // one scale block along K = one 128-byte swizzled row
   static constexpr uint32_t kNumKBlocks = (kShapeK + kBlockK - 1) / kBlockK;
-  // Stage-aligned passes (256-row tiles): every pass over K starts at stage 0 and walks whole rounds
-  // of kNumStages k-blocks, the last round padded with empty slots (the producer arrives without a
-  // copy, the math warps hand them straight back). Stage indices are then compile-time constants in
-  // the unrolled round, so a k-block's barrier, scale and descriptor addresses need no arithmetic
-  // on a run-time stage index.
-  // Not for short K: 4 k-blocks in 3 stages pad 2 of 6 slots per tile (K = 512 ran 6% slower). Not
-  // with accumulation into C either: 256 x 128 with 4 stages spilled 40 bytes there.
-  static constexpr bool kStageAligned = kBlockM_ >= 128 && !kPipelinedPromotion_ && !kAccumulate_ &&
-                                        (kNumKBlocks % kNumStages_ == 0 || kNumKBlocks >= 8);
+  // Stage-aligned passes (128- and 256-row tiles): every pass over K starts at stage 0 and walks
+  // whole rounds of kNumStages k-blocks, the last round padded with empty slots (the producer
+  // arrives without a copy, the math warps hand them straight back). Stage indices are then
+  // compile-time constants in the unrolled round, so a k-block's barrier, scale and descriptor
+  // addresses need no arithmetic on a run-time stage index (run 27: 3-9% on the M = 4096 rows).
+  // Only where the padding is at most one slot in eight k-blocks: K = 512 in 3 stages (2 of 6
+  // slots empty) ran 6% slower aligned, K = 2048 in 5 pipelined stages (4 of 20) 2% slower.
+  // Not with accumulation into C: 256 x 128 with 4 stages spilled 40 bytes there.
   static constexpr uint32_t kNumRounds = (kNumKBlocks + kNumStages_ - 1) / kNumStages_;
   static constexpr uint32_t kLastRoundKBlocks = kNumKBlocks - (kNumRounds - 1) * kNumStages_;
+  static constexpr uint32_t kPaddingSlots = kNumRounds * kNumStages_ - kNumKBlocks;
+  static constexpr bool kStageAligned = kBlockM_ >= 128 && !kAccumulate_ && kPaddingSlots * 8 <= kNumKBlocks;
   static constexpr uint32_t kNumSfbRows = (kShapeN + 127) / 128;
   // BLOCK_M = 64: one math warpgroup. 128: two, each owns 64 rows. 256: two, each owns 64 rows of
   // each of two 128-row waves (issued one after the other, sharing the B tile of the stage).
@@ -464,20 +466,32 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
           // loop below is unrolled by two so every buffer index is a compile-time constant.
           float buf_sa_lo[2], buf_sa_hi[2], buf_sb_left[2], buf_sb_right[2];
           // Waits for kb's stage, reads its scales, issues its four MMAs into accum_pair[b].
-          auto issue = [&](uint32_t b, uint32_t kb) {
+          auto issue_at = [&](uint32_t b, uint32_t kb, uint32_t stage) {
             buf_sb_left[b] = ld_shared_f32(tile_sfb + kb), buf_sb_right[b] = ld_shared_f32(tile_sfb + kNumKBlocks + kb);
             ptx::mbarrier_wait(full + stage, phase);
-            const float* sfa_stage = smem_sfa + stage * Cfg::kSmemSfa / 4;
-            buf_sa_lo[b] = ld_shared_f32(sfa_stage + row_in_tile);
-            buf_sa_hi[b] = ld_shared_f32(sfa_stage + row_in_tile + 8);
-            const uint64_t desc_a = desc_a0 + (stage * Cfg::kSmemA >> 4);
-            const uint64_t desc_b = desc_b0 + (stage * Cfg::kSmemB >> 4);
+            uint64_t desc_a_base = desc_a0, desc_b_base = desc_b0;
+            if constexpr (Cfg::kStageAligned) {
+              // Opaque per k-block, as in the serial loop below.
+              uint32_t sfa_rows = smem_u32(smem_sfa + row_in_tile);
+              asm volatile("" : "+r"(sfa_rows), "+l"(desc_a_base), "+l"(desc_b_base));
+              buf_sa_lo[b] = ld_shared_f32_u32(sfa_rows + stage * Cfg::kSmemSfa);
+              buf_sa_hi[b] = ld_shared_f32_u32(sfa_rows + stage * Cfg::kSmemSfa + 8 * 4);
+            } else {
+              const float* sfa_stage = smem_sfa + stage * Cfg::kSmemSfa / 4;
+              buf_sa_lo[b] = ld_shared_f32(sfa_stage + row_in_tile);
+              buf_sa_hi[b] = ld_shared_f32(sfa_stage + row_in_tile + 8);
+            }
+            const uint64_t desc_a = desc_a_base + (stage * Cfg::kSmemA >> 4);
+            const uint64_t desc_b = desc_b_base + (stage * Cfg::kSmemB >> 4);
             #pragma unroll
             for (uint32_t i = 0; i < kNumAccum; ++i) ptx::fence_operand(accum_pair[b][i]);
             ptx::wgmma_fence();
             #pragma unroll
             for (uint32_t k = 0; k < Cfg::kBlockK / 32; ++k) Mma::mma(desc_a + 2 * k, desc_b + 2 * k, accum_pair[b], k > 0);
             ptx::wgmma_commit();
+          };
+          auto issue = [&](uint32_t b, uint32_t kb) {
+            issue_at(b, kb, stage);
             if (++stage == kNumStages) stage = 0, phase ^= 1;
           };
           // kCount k-blocks from kb0 as one straight-line run: issue the next, wait for the current
@@ -503,9 +517,39 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
                                       buf_sb_right[b], split.value());
             }
           };
-          constexpr uint32_t kRun = Cfg::kPipelineRun;
-          for (uint32_t kb0 = 0; kb0 + kRun <= kNumKBlocks; kb0 += kRun) run_k_blocks(kb0, Constant<kRun>{});
-          if constexpr (kNumKBlocks % kRun != 0) run_k_blocks(kNumKBlocks / kRun * kRun, Constant<kNumKBlocks % kRun>{});
+          // Stage-aligned: one run per round, k-block j of the round in stage j, then the padding slots.
+          auto round = [&](uint32_t r, auto real) {
+            constexpr uint32_t kReal = decltype(real)::kValue;
+            const uint32_t kb0 = r * kNumStages;
+            issue_at(0, kb0, 0);
+            static_for<0, kReal>([&](auto jc) {
+              constexpr uint32_t j = decltype(jc)::kValue, b = j % 2;
+              if constexpr (j + 1 < kReal) {
+                issue_at(b ^ 1, kb0 + j + 1, j + 1);
+                ptx::wgmma_wait<1>();
+              } else {
+                ptx::wgmma_wait<0>();
+              }
+              #pragma unroll
+              for (uint32_t i = 0; i < kNumAccum; ++i) ptx::fence_operand(accum_pair[b][i]);
+              release_stage<Cfg>(empty + j, lane);
+              promote<Cfg, kNumAccum>(final_accum, accum_pair[b], buf_sa_lo[b], buf_sa_hi[b], buf_sb_left[b],
+                                      buf_sb_right[b], split.value());
+            });
+            static_for<kReal, kNumStages>([&](auto s) {
+              ptx::mbarrier_wait(full + decltype(s)::kValue, phase);
+              release_stage<Cfg>(empty + decltype(s)::kValue, lane);
+            });
+            phase ^= 1;
+          };
+          if constexpr (Cfg::kStageAligned) {
+            for (uint32_t r = 0; r + 1 < Cfg::kNumRounds; ++r) round(r, Constant<kNumStages>{});
+            round(Cfg::kNumRounds - 1, Constant<Cfg::kLastRoundKBlocks>{});
+          } else {
+            constexpr uint32_t kRun = Cfg::kPipelineRun;
+            for (uint32_t kb0 = 0; kb0 + kRun <= kNumKBlocks; kb0 += kRun) run_k_blocks(kb0, Constant<kRun>{});
+            if constexpr (kNumKBlocks % kRun != 0) run_k_blocks(kNumKBlocks / kRun * kRun, Constant<kNumKBlocks % kRun>{});
+          }
         } else {
         // One k-block: per wave issue, wait, hand the stage back after the last wave, promote.
         constexpr uint32_t kLastWave = kWaves >> 1 ? 1 : 0;
@@ -638,13 +682,20 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
       if constexpr (kTmaStore) {
         const bool leader = threadIdx.x % 128 == 0;
         bool all_real = true;
-        if constexpr (!Cfg::kStageWave0Early) {  // (else the k-loop's last k-block did this and staged wave 0)
-          if (leader) ptx::tma_store_wait_read();  // the previous tile's store has left the staging buffer
+        // Dense tiles rely on the tensor map to clip rows past M; grouped tiles need every row real.
+        auto every_row_real = [&]() {
           bool mine_real = true;
           #pragma unroll
           for (uint32_t w = 0; w < kNumWaves; ++w) mine_real = mine_real && row_real[w][0] && row_real[w][1];
-          // Dense tiles rely on the tensor map to clip rows past M; grouped tiles need every row real.
-          all_real = ptx::named_barrier_and(kEpilogueBarrier + wg, 128, mine_real);
+          return ptx::named_barrier_and(kEpilogueBarrier + wg, 128, mine_real);
+        };
+        if constexpr (!Cfg::kStageWave0Early) {  // (else the k-loop's last k-block did this and staged wave 0)
+          if (leader) ptx::tma_store_wait_read();  // the previous tile's store has left the staging buffer
+          all_real = every_row_real();            // (also the warpgroup's sync after that wait)
+        } else if constexpr (kGemmType != GemmType::Dense) {
+          // Wave 0 is staged already; a tile with rows that are not real falls back to plain
+          // stores below (from the registers), and its staged copy is never stored.
+          all_real = every_row_real();
         }
         if (kGemmType == GemmType::Dense || all_real) {
           #pragma unroll

@@ -3,7 +3,7 @@
  * against the f64 reference computed from the very FP8 codes and scales the quantizers produced,
  * and against the unquantized product (quantization error only).
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import {
   Device,
   Tensor,
@@ -18,6 +18,10 @@ import {
   scalesFromTmaAligned,
 } from "../../src/index.ts";
 import { BF16_TOLERANCE } from "../support/gemmCheck.ts";
+
+// A test's first call JIT-compiles its kernels (NVRTC; seconds for the larger unrolled tiles on a
+// cold cache), so every test here gets more than Bun's 5-second default.
+setDefaultTimeout(120_000);
 
 const gpu = hasCudaDevice();
 if (!gpu.ok) console.warn(`skipping end-to-end GPU test: ${gpu.reason}`);

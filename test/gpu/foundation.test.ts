@@ -9,7 +9,7 @@
  *   memory (mapa + ld.shared::cluster) after a cluster barrier.
  * Skips, saying why, where there is no CUDA device.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,6 +26,10 @@ import {
   type TmaTileCopyVariant,
 } from "../support/bringupKernels.ts";
 import { ClusterRankLaunch, runTmaTileCopy } from "../support/bringupRun.ts";
+
+// A test's first call JIT-compiles its kernels (NVRTC; seconds for the larger unrolled tiles on a
+// cold cache), so every test here gets more than Bun's 5-second default.
+setDefaultTimeout(120_000);
 
 const gpu = hasCudaDevice();
 if (!gpu.ok) console.warn(`skipping foundation GPU tests: ${gpu.reason}`);

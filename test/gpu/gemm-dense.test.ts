@@ -3,7 +3,7 @@
  * Fresh random data every run; D poisoned (all bits set = NaN) before each launch and checked
  * fully written after. Skips, saying why, where there is no CUDA device.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { Device, hasCudaDevice } from "../../src/runtime/device.ts";
 import { memsetD8 } from "../../src/runtime/memory.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
@@ -14,6 +14,10 @@ import { Stream } from "../../src/runtime/stream.ts";
 import { CudaGraph } from "../../src/runtime/graph.ts";
 import { copyHostToDevice } from "../../src/runtime/memory.ts";
 import { BF16_TOLERANCE, countPoison, outputAt, randomFp8Codes, randomScales, referenceAt, relError, sampleOf } from "../support/gemmCheck.ts";
+
+// A test's first call JIT-compiles its kernels (NVRTC; seconds for the larger unrolled tiles on a
+// cold cache), so every test here gets more than Bun's 5-second default.
+setDefaultTimeout(120_000);
 
 const gpu = hasCudaDevice();
 if (!gpu.ok) console.warn(`skipping dense GEMM GPU tests: ${gpu.reason}`);
@@ -115,10 +119,10 @@ describe.skipIf(!gpu.ok)("fp8GemmNt on the GPU", () => {
     ["BLOCK_M = 256 (two waves), partial last tile", 300, 1000, 1024, { config: { blockM: 256, blockN: 128, clusterM: 1, clusterN: 1 } }],
     ["BLOCK_M = 256, ordered math, straddling BLOCK_N = 96, producer-staged scales", 520, 1000, 2048, { config: { blockM: 256, blockN: 96, clusterM: 1, clusterN: 1, orderedMath: true, scaleBSource: "producer" } }],
     // Stage-aligned passes: each tile starts at stage 0, the last round of k-blocks padded with empty slots.
-    ["stage-aligned rounds, BLOCK_M = 256, 2-CTA cluster sharing A, 10 k-blocks in 3 stages, 2-3 tiles per CTA", 1100, 4000, 1280, { config: { blockM: 256, blockN: 128, numStages: 3, clusterM: 1, clusterN: 2 } }],
+    ["stage-aligned rounds, BLOCK_M = 256, 2-CTA cluster sharing A, 16 k-blocks in 3 stages (2 padding slots), 2-3 tiles per CTA", 1100, 4000, 2048, { config: { blockM: 256, blockN: 128, numStages: 3, clusterM: 1, clusterN: 2 } }],
     ["stage-aligned rounds, BLOCK_M = 128 serial, straddling BLOCK_N = 192, 11 k-blocks in 4 stages", 700, 3000, 1408, { config: { blockM: 128, blockN: 192, numStages: 4, clusterM: 1, clusterN: 1, pipelinedPromotion: false } }],
     ["BLOCK_M = 256, FP32 output (plain stores)", 300, 520, 512, { outDtype: "f32", config: { blockM: 256, blockN: 64, clusterM: 1, clusterN: 1 } }],
-    ["pipelined promotion, 2-CTA cluster sharing A, 56 k-blocks (14 runs)", 300, 1000, 7168, { config: { blockM: 128, blockN: 128, clusterM: 1, clusterN: 2, pipelinedPromotion: true } }],
+    ["pipelined promotion, 2-CTA cluster sharing A, 56 k-blocks (stage-aligned: 12 rounds of 5, 4 padding slots)", 300, 1000, 7168, { config: { blockM: 128, blockN: 128, clusterM: 1, clusterN: 2, pipelinedPromotion: true } }],
     ["pipelined promotion, BLOCK_M = 64, straddling BLOCK_N = 112, 9 k-blocks (a tail run of 1)", 70, 1000, 1152, { config: { blockM: 64, blockN: 112, clusterM: 1, clusterN: 1, pipelinedPromotion: true } }],
     ["pipelined promotion, one k-block", 33, 136, 128, { config: { blockM: 128, blockN: 64, clusterM: 1, clusterN: 1, pipelinedPromotion: true } }],
     ["pipelined promotion, producer-staged scales, 7 k-blocks, many tiles", 1000, 2000, 896, { config: { blockM: 128, blockN: 96, clusterM: 2, clusterN: 1, scaleBSource: "producer", pipelinedPromotion: true } }],

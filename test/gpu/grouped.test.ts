@@ -6,7 +6,7 @@
  * builder against its CPU twin, the debug checks, and a masked call captured in a CUDA graph and
  * replayed with new counts. Skips, saying why, where there is no CUDA device.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { DeviceDataError, InvalidArgumentError } from "../../src/errors.ts";
 import {
   buildMIndices,
@@ -26,6 +26,10 @@ import { Stream } from "../../src/runtime/stream.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { BF16_TOLERANCE, randomFp8Codes, randomScales } from "../support/gemmCheck.ts";
 import { groupedRelError, randomWeights, rowsBreakingPoisonRule, type GroupedWeights, type GroupRows } from "../support/groupedCheck.ts";
+
+// A test's first call JIT-compiles its kernels (NVRTC; seconds for the larger unrolled tiles on a
+// cold cache), so every test here gets more than Bun's 5-second default.
+setDefaultTimeout(120_000);
 
 const gpu = hasCudaDevice();
 if (!gpu.ok) console.warn(`skipping grouped GEMM GPU tests: ${gpu.reason}`);

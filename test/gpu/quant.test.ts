@@ -4,7 +4,7 @@
  * policy (docs/quantization.md). Outputs are poisoned before each launch, so an element the kernel
  * forgot to write shows as a mismatch. Skips, saying why, where there is no CUDA device.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { InvalidArgumentError } from "../../src/errors.ts";
 import { Device, hasCudaDevice } from "../../src/runtime/device.ts";
 import { memsetD8 } from "../../src/runtime/memory.ts";
@@ -23,6 +23,10 @@ import {
 } from "../../src/quant/reference.ts";
 import { transformScalesFromTmaAligned, transformScalesToTmaAligned } from "../../src/quant/scaleTransform.ts";
 import { edgeCaseMatrix, firstMismatch, randomActivations } from "../support/quantData.ts";
+
+// A test's first call JIT-compiles its kernels (NVRTC; seconds for the larger unrolled tiles on a
+// cold cache), so every test here gets more than Bun's 5-second default.
+setDefaultTimeout(120_000);
 
 const gpu = hasCudaDevice();
 if (!gpu.ok) console.warn(`skipping quantization GPU tests: ${gpu.reason}`);

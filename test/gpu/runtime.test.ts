@@ -2,7 +2,7 @@
  * Runtime on a real GPU: device attributes, memory, streams, events, tensor map encoding.
  * Skips (saying why) where there is no CUDA device.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { ptr } from "bun:ffi";
 import { Device, driverVersion, hasCudaDevice } from "../../src/runtime/device.ts";
 import { DeviceBuffer, copyDeviceToDevice, copyDeviceToHost, copyHostToDevice, memsetD32, memsetD8 } from "../../src/runtime/memory.ts";
@@ -10,6 +10,10 @@ import { Stream } from "../../src/runtime/stream.ts";
 import { Event } from "../../src/runtime/event.ts";
 import { encodeTensorMap2d } from "../../src/runtime/tensorMap.ts";
 import { KernelArgs } from "../../src/runtime/kernelArgs.ts";
+
+// A test's first call JIT-compiles its kernels (NVRTC; seconds for the larger unrolled tiles on a
+// cold cache), so every test here gets more than Bun's 5-second default.
+setDefaultTimeout(120_000);
 
 const gpu = hasCudaDevice();
 if (!gpu.ok) console.warn(`skipping GPU runtime tests: ${gpu.reason}`);
