@@ -73,12 +73,12 @@ struct Fp8GemmConfig {
   // boundary at row 128 of the tile), the tile runs one pass over K per wave, each with its own
   // expert's B and B scales, computing only that wave.
   static constexpr bool kSplitWaves = kGemmType_ == GemmType::Contiguous && kBlockM_ == 256;
-  // Two-wave tiles with the TMA-store epilogue stage wave 0 for the store during the last k-block's
-  // wave-1 MMAs (run 23; contiguous too since run 28: a split tile's wave-1 pass stages wave 0). Not
-  // below 8 k-blocks: there the previous tile's store has not left the staging buffer yet when the
-  // last k-block starts (K = 512 ran 2.4% slower with it).
-  static constexpr bool kStageWave0Early = kBlockM_ == 256 && kGemmType_ != GemmType::Masked && kTmaStore_ &&
-                                           (kShapeK_ + 127) / 128 >= 8;
+  // Two-wave dense tiles with the TMA-store epilogue stage wave 0 for the store during the last
+  // k-block's wave-1 MMAs (run 23). Not below 8 k-blocks: there the previous tile's store has not
+  // left the staging buffer yet when the last k-block starts (K = 512 ran 2.4% slower with it).
+  // (Contiguous tiles measured no gain from it: run 28.)
+  static constexpr bool kStageWave0Early =
+      kBlockM_ == 256 && kGemmType_ == GemmType::Dense && kTmaStore_ && (kShapeK_ + 127) / 128 >= 8;
   static constexpr uint32_t kBlockK = 128;  // one scale block along K = one 128-byte swizzled row
   static constexpr uint32_t kNumKBlocks = (kShapeK + kBlockK - 1) / kBlockK;
   // Stage-aligned passes (128- and 256-row tiles): every pass over K starts at stage 0 and walks
@@ -682,20 +682,13 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
       if constexpr (kTmaStore) {
         const bool leader = threadIdx.x % 128 == 0;
         bool all_real = true;
-        // Dense tiles rely on the tensor map to clip rows past M; grouped tiles need every row real.
-        auto every_row_real = [&]() {
+        if constexpr (!Cfg::kStageWave0Early) {  // (else the k-loop's last k-block did this and staged wave 0)
+          if (leader) ptx::tma_store_wait_read();  // the previous tile's store has left the staging buffer
           bool mine_real = true;
           #pragma unroll
           for (uint32_t w = 0; w < kNumWaves; ++w) mine_real = mine_real && row_real[w][0] && row_real[w][1];
-          return ptx::named_barrier_and(kEpilogueBarrier + wg, 128, mine_real);
-        };
-        if constexpr (!Cfg::kStageWave0Early) {  // (else the k-loop's last k-block did this and staged wave 0)
-          if (leader) ptx::tma_store_wait_read();  // the previous tile's store has left the staging buffer
-          all_real = every_row_real();            // (also the warpgroup's sync after that wait)
-        } else if constexpr (kGemmType != GemmType::Dense) {
-          // Wave 0 is staged already; a tile with rows that are not real falls back to plain
-          // stores below (from the registers), and its staged copy is never stored.
-          all_real = every_row_real();
+          // Dense tiles rely on the tensor map to clip rows past M; grouped tiles need every row real.
+          all_real = ptx::named_barrier_and(kEpilogueBarrier + wg, 128, mine_real);
         }
         if (kGemmType == GemmType::Dense || all_real) {
           #pragma unroll

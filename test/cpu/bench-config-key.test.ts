@@ -1,0 +1,28 @@
+/**
+ * The sweeps (bench/tune*.ts) deduplicate configurations by their label, so two configurations that
+ * differ in any field must get different labels (a missing field once made a sweep time only one).
+ */
+import { describe, expect, test } from "bun:test";
+import { configKey } from "../../bench/configKey.ts";
+import type { KernelConfig } from "../../src/gemm/config.ts";
+
+const base: KernelConfig = {
+  blockM: 256, blockN: 128, numStages: 3, clusterM: 1, clusterN: 2, rasterGroupN: 8, tmaStore: true,
+  orderedMath: true, scaleBSource: "math-staged", pipelinedPromotion: false,
+};
+
+describe("sweep configuration labels", () => {
+  test("the heuristics' usual choice reads as before", () => {
+    expect(configKey(base)).toBe("256x128 s3 c1x2 ord sfb-math-staged");
+  });
+
+  const changes: Partial<KernelConfig>[] = [
+    { blockM: 128 }, { blockN: 96 }, { numStages: 4 }, { clusterM: 2, clusterN: 1 }, { clusterN: 1 },
+    { rasterGroupN: 4 }, { rasterGroupN: 16 }, { tmaStore: false }, { orderedMath: false },
+    { scaleBSource: "producer" }, { blockM: 128, pipelinedPromotion: true },
+  ];
+  test("every field that changes the kernel changes the label", () => {
+    const labels = [base, ...changes.map((c) => ({ ...base, ...c }))].map(configKey);
+    expect(new Set(labels).size).toBe(labels.length);
+  });
+});
