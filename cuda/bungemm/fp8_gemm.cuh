@@ -461,6 +461,20 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
         [[maybe_unused]] constexpr uint32_t kWaves = decltype(waves)::kValue;
         const uint64_t desc_a0 = ptx::make_sw128_kmajor_desc(smem_a + wg * 64 * Cfg::kBlockK);
         const uint64_t desc_b0 = ptx::make_sw128_kmajor_desc(smem_b);
+        // Stage-aligned rounds: the A-scale row address and the descriptors, made opaque once per
+        // k-block (NOTES: so the compiler adds each compile-time stage's offset where it is used
+        // instead of keeping every stage's addresses and descriptors live across the loop, which spilled).
+        auto opaque_bases = [&](uint32_t& sfa_rows, uint64_t& desc_a_base, uint64_t& desc_b_base) {
+          sfa_rows = smem_u32(smem_sfa + row_in_tile);
+          asm volatile("" : "+r"(sfa_rows), "+l"(desc_a_base), "+l"(desc_b_base));
+        };
+        // Stage-aligned rounds: the last round's padding slots (kReal and on) are handed straight back.
+        auto hand_back_padding = [&](auto real) {
+          static_for<decltype(real)::kValue, kNumStages>([&](auto s) {
+            ptx::mbarrier_wait(full + decltype(s)::kValue, phase);
+            release_stage<Cfg>(empty + decltype(s)::kValue, lane);
+          });
+        };
         if constexpr (Cfg::kPipelinedPromotion) {
           // Buffer b holds the k-block in flight; k-block kb always lands in buffer kb % 2, and the
           // loop below is unrolled by two so every buffer index is a compile-time constant.
@@ -471,9 +485,8 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
             ptx::mbarrier_wait(full + stage, phase);
             uint64_t desc_a_base = desc_a0, desc_b_base = desc_b0;
             if constexpr (Cfg::kStageAligned) {
-              // Opaque per k-block, as in the serial loop below.
-              uint32_t sfa_rows = smem_u32(smem_sfa + row_in_tile);
-              asm volatile("" : "+r"(sfa_rows), "+l"(desc_a_base), "+l"(desc_b_base));
+              uint32_t sfa_rows;
+              opaque_bases(sfa_rows, desc_a_base, desc_b_base);
               buf_sa_lo[b] = ld_shared_f32_u32(sfa_rows + stage * Cfg::kSmemSfa);
               buf_sa_hi[b] = ld_shared_f32_u32(sfa_rows + stage * Cfg::kSmemSfa + 8 * 4);
             } else {
@@ -536,10 +549,7 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
               promote<Cfg, kNumAccum>(final_accum, accum_pair[b], buf_sa_lo[b], buf_sa_hi[b], buf_sb_left[b],
                                       buf_sb_right[b], split.value());
             });
-            static_for<kReal, kNumStages>([&](auto s) {
-              ptx::mbarrier_wait(full + decltype(s)::kValue, phase);
-              release_stage<Cfg>(empty + decltype(s)::kValue, lane);
-            });
+            hand_back_padding(real);
             phase ^= 1;
           };
           if constexpr (Cfg::kStageAligned) {
@@ -562,11 +572,8 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
           float sa_lo[kNumWaves], sa_hi[kNumWaves];
           uint64_t desc_a_base = desc_a0, desc_b_base = desc_b0;
           if constexpr (Cfg::kStageAligned) {
-            // NOTES: with compile-time stages the bases are made opaque per k-block, so the compiler
-            // adds each stage's constant offset where it is used instead of keeping every stage's
-            // addresses and descriptors live across the loop (which spilled).
-            uint32_t sfa_rows = smem_u32(smem_sfa + row_in_tile);
-            asm volatile("" : "+r"(sfa_rows), "+l"(desc_a_base), "+l"(desc_b_base));
+            uint32_t sfa_rows;
+            opaque_bases(sfa_rows, desc_a_base, desc_b_base);
             #pragma unroll
             for (uint32_t w = 0; w < kNumWaves; ++w) {
               sa_lo[w] = ld_shared_f32_u32(sfa_rows + stage * Cfg::kSmemSfa + w * Cfg::kWaveRows * 4);
@@ -624,16 +631,12 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
           // One round: kReal k-blocks in stages 0.., then the padding slots handed straight back.
           auto round = [&](uint32_t r, auto real, auto last_round) {
             constexpr uint32_t kReal = decltype(real)::kValue;
-            static_for<0, kNumStages>([&](auto s) {
+            static_for<0, kReal>([&](auto s) {
               constexpr uint32_t kS = decltype(s)::kValue;
-              if constexpr (kS < kReal) {
-                constexpr bool kLast = decltype(last_round)::kValue != 0 && kS + 1 == kReal;
-                k_block(r * kNumStages + kS, kS, Constant<kLast ? 1 : 0>{});
-              } else {
-                ptx::mbarrier_wait(full + kS, phase);
-                release_stage<Cfg>(empty + kS, lane);
-              }
+              constexpr bool kLast = decltype(last_round)::kValue != 0 && kS + 1 == kReal;
+              k_block(r * kNumStages + kS, kS, Constant<kLast ? 1 : 0>{});
             });
+            hand_back_padding(real);
             phase ^= 1;
           };
           for (uint32_t r = 0; r + 1 < Cfg::kNumRounds; ++r) round(r, Constant<kNumStages>{}, Constant<0>{});
