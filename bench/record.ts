@@ -177,6 +177,7 @@ export function formatConfig(config: RowConfig | null): string {
     config.stages !== undefined ? `s${config.stages}` : "",
     config.cluster !== undefined ? `c${config.cluster}` : "",
     config.pipelinedPromotion === true ? "pipe" : "",
+    config.splitLastRound === true ? "splitk" : "",
     typeof config.inDtype === "string" ? config.inDtype : "",
     sameSize,
   ];

@@ -53,6 +53,7 @@ for (const row of record.rows) {
     scaleBSource: c.scaleBSource as ScaleBSource,
     // Records written before the field existed ran the serial promotion.
     pipelinedPromotion: (c.pipelinedPromotion as boolean | undefined) ?? false,
+    splitLastRound: false, // dense rows
   };
   const problem: GemmProblem = { gemmType: "dense", m: row.m, n: row.n, k: row.k, numGroups: 1, outDtype: "bf16", accumulate: false };
   const bytes = sharedMemoryBytes(config, row.k);

@@ -31,13 +31,14 @@
 #include <bungemm/ptx/wgmma_fp8.cuh>
 #include <bungemm/scheduler.cuh>
 #include <bungemm/epilogue.cuh>
+#include <bungemm/split_k.cuh>
 
 namespace bungemm {
 
 template <uint32_t kShapeN_, uint32_t kShapeK_, uint32_t kBlockM_, uint32_t kBlockN_, uint32_t kNumStages_,
           uint32_t kNumGroups_, GemmType kGemmType_, uint32_t kClusterM_, uint32_t kClusterN_, bool kOutF32_,
           bool kAccumulate_, bool kTmaStore_, uint32_t kRasterGroupN_, bool kOrderedMath_ = false, uint32_t kScaleBSource_ = 0, bool kSingleLevel_ = false,
-          bool kPipelinedPromotion_ = false>
+          bool kPipelinedPromotion_ = false, bool kSplitLastRound_ = false>
 struct Fp8GemmConfig {
   static constexpr uint32_t kShapeN = kShapeN_, kShapeK = kShapeK_, kBlockM = kBlockM_, kBlockN = kBlockN_;
   static constexpr uint32_t kNumStages = kNumStages_, kNumGroups = kNumGroups_, kRasterGroupN = kRasterGroupN_;
@@ -66,6 +67,11 @@ struct Fp8GemmConfig {
   // promotes (the tensor core is not left to the other warpgroup alone). Costs a second BLOCK_N / 2
   // register accumulator, so only one wave (BLOCK_M <= 128) and staged B scales (read by index).
   static constexpr bool kPipelinedPromotion = kPipelinedPromotion_;
+  // Dense and masked layouts: the left-over tiles of the last round are split along K across the idle CTAs
+  // (scheduler.cuh, split_k.cuh); the partial sums go through a global workspace of
+  // kSplitSlotFloats floats per CTA of the grid plus one u32 counter per CTA.
+  static constexpr bool kSplitLastRound = kSplitLastRound_;
+  static constexpr uint32_t kSplitSlotFloats = kBlockM_ * kBlockN_;
   // K-blocks per straight-line pipelined run: the last promotion of each run is not overlapped.
   static constexpr uint32_t kPipelineRun = 4;
   static constexpr bool kOrderedMath = kOrderedMath_ && kBlockM_ >= 128 && !kPipelinedPromotion_;
@@ -138,6 +144,8 @@ struct Fp8GemmConfig {
   static_assert(kScaleBSource == 1 || kScaleBSource == 2, "B scales are staged by the math threads (1) or the producer (2)");
   static_assert(!kPipelinedPromotion || (kNumWaves == 1 && !kSingleLevel),
                 "pipelined promotion: one wave, two-level accumulation");
+  static_assert(!kSplitLastRound || (kGemmType != GemmType::Contiguous && kClusterSize == 1 && kNumWaves == 1),
+                "the last round is split for dense and masked layouts, without clusters, with one wave");
   static_assert(kSmemBytes <= 232448, "shared memory exceeds the 227 KB a Hopper CTA may use");
 };
 
@@ -254,14 +262,16 @@ template <typename Cfg>
 __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const TmaDescriptor* tmap_b,
                                               const TmaDescriptor* tmap_sfa, const TmaDescriptor* tmap_d,
                                               const float* __restrict__ sfb, void* d, const float* c,
-                                              const int32_t* grouped_layout, uint32_t m, uint32_t stage_tx_bytes) {
+                                              const int32_t* grouped_layout, uint32_t m, uint32_t stage_tx_bytes,
+                                              float* split_workspace) {
   constexpr uint32_t kShapeN = Cfg::kShapeN, kBlockM = Cfg::kBlockM, kBlockN = Cfg::kBlockN;
   constexpr uint32_t kNumStages = Cfg::kNumStages, kNumGroups = Cfg::kNumGroups;
   constexpr uint32_t kClusterM = Cfg::kClusterM, kClusterN = Cfg::kClusterN;
   constexpr GemmType kGemmType = Cfg::kGemmType;
   constexpr bool kOutF32 = Cfg::kOutF32, kAccumulate = Cfg::kAccumulate, kTmaStore = Cfg::kTmaStore;
   using Scheduler =
-      TileScheduler<kGemmType, kShapeN, kBlockM, kBlockN, kNumGroups, kClusterM, kClusterN, Cfg::kRasterGroupN>;
+      TileScheduler<kGemmType, kShapeN, kBlockM, kBlockN, kNumGroups, kClusterM, kClusterN, Cfg::kRasterGroupN,
+                    Cfg::kSplitLastRound, Cfg::kNumKBlocks>;
   using Mma = ptx::WgmmaFp8<kBlockN>;
   constexpr uint32_t kNumKBlocks = Cfg::kNumKBlocks;
   constexpr uint32_t kNumAccum = Mma::kNumAccum;
@@ -353,7 +363,15 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
             ptx::tma_load_2d(smem_sfa + stage * Cfg::kSmemSfa / 4, tmap_sfa, full + stage, sfa_x,
                              sfa_y0 + static_cast<int32_t>(kb));
           };
-          if constexpr (Cfg::kStageAligned) {
+          if (Cfg::kSplitLastRound && tile.split != 0) {
+            // A split part (this CTA's last unit): its k-blocks with run-time stage indices.
+            const uint32_t kb_end = tile.split_kb<kNumKBlocks>(tile.split_part() + 1);
+            for (uint32_t kb = tile.split_kb<kNumKBlocks>(tile.split_part()); kb < kb_end; ++kb) {
+              ptx::mbarrier_wait(empty + stage, phase ^ 1);
+              load_k_block(kb, stage);
+              if (++stage == kNumStages) stage = 0, phase ^= 1;
+            }
+          } else if constexpr (Cfg::kStageAligned) {
             for (uint32_t round = 0; round < Cfg::kNumRounds; ++round) {
               // Not unrolled: this warp has 40 registers, and its stage arithmetic costs the math nothing.
               #pragma unroll 1
@@ -552,7 +570,16 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
             hand_back_padding(real);
             phase ^= 1;
           };
-          if constexpr (Cfg::kStageAligned) {
+          if (Cfg::kSplitLastRound && tile.split != 0) {
+            // A split part: runs over its k-blocks with run-time stage indices, the rest one run.
+            constexpr uint32_t kRun = Cfg::kPipelineRun;
+            uint32_t kb0 = tile.split_kb<kNumKBlocks>(tile.split_part());
+            const uint32_t kb_end = tile.split_kb<kNumKBlocks>(tile.split_part() + 1);
+            for (; kb0 + kRun <= kb_end; kb0 += kRun) run_k_blocks(kb0, Constant<kRun>{});
+            static_for<1, kRun>([&](auto rest) {
+              if (kb_end - kb0 == decltype(rest)::kValue) run_k_blocks(kb0, rest);
+            });
+          } else if constexpr (Cfg::kStageAligned) {
             for (uint32_t r = 0; r + 1 < Cfg::kNumRounds; ++r) round(r, Constant<kNumStages>{});
             round(Cfg::kNumRounds - 1, Constant<Cfg::kLastRoundKBlocks>{});
           } else {
@@ -627,7 +654,13 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
             promote<Cfg, kNumAccum>(final_accum + w * kNumAccum, accum, sa_lo[w], sa_hi[w], sb_left, sb_right, split.value());
           }
         };
-        if constexpr (Cfg::kStageAligned) {
+        if (Cfg::kSplitLastRound && tile.split != 0) {
+          const uint32_t kb_end = tile.split_kb<kNumKBlocks>(tile.split_part() + 1);
+          for (uint32_t kb = tile.split_kb<kNumKBlocks>(tile.split_part()); kb < kb_end; ++kb) {  // a split part: run-time stages
+            k_block(kb, stage, Constant<0>{});
+            if (++stage == kNumStages) stage = 0, phase ^= 1;
+          }
+        } else if constexpr (Cfg::kStageAligned) {
           // One round: kReal k-blocks in stages 0.., then the padding slots handed straight back.
           auto round = [&](uint32_t r, auto real, auto last_round) {
             constexpr uint32_t kReal = decltype(real)::kValue;
@@ -679,43 +712,56 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
       const bool has_next = scheduler.next(next_tile);
       const SfbCursor next_cursor = has_next ? SfbCursor::of<Cfg>(next_tile, sfb, next_tile.group) : cursor;
 
-      // ---------------- epilogue ----------------
-      const uint32_t n0 = tile.n_block * kBlockN;
-      bool stored = false;
-      if constexpr (kTmaStore) {
-        const bool leader = threadIdx.x % 128 == 0;
-        bool all_real = true;
-        if constexpr (!Cfg::kStageWave0Early) {  // (else the k-loop's last k-block did this and staged wave 0)
-          if (leader) ptx::tma_store_wait_read();  // the previous tile's store has left the staging buffer
-          bool mine_real = true;
-          #pragma unroll
-          for (uint32_t w = 0; w < kNumWaves; ++w) mine_real = mine_real && row_real[w][0] && row_real[w][1];
-          // Dense tiles rely on the tensor map to clip rows past M; grouped tiles need every row real.
-          all_real = ptx::named_barrier_and(kEpilogueBarrier + wg, 128, mine_real);
-        }
-        if (kGemmType == GemmType::Dense || all_real) {
-          #pragma unroll
-          for (uint32_t w = Cfg::kStageWave0Early ? 1 : 0; w < kNumWaves; ++w)
-            stage_tile_bf16<kBlockM, kBlockN>(smem_d, final_accum + w * kNumAccum, w * Cfg::kWaveRows + wg * 64, warp_in_wg, lane);
-          ptx::fence_proxy_async_shared();
-          ptx::named_barrier_sync(kEpilogueBarrier + wg, 128);
-          if (leader) {
-            #pragma unroll
-            for (uint32_t w = 0; w < kNumWaves; ++w) {
-              const uint32_t rows = w * Cfg::kWaveRows + wg * 64;
-              issue_tile_store<kBlockM, kBlockN>(tmap_d, smem_d, rows, n0, tile.a_row + rows, kShapeN);
-            }
-            ptx::tma_store_commit();
-          }
-          stored = true;
+      // A split part stores its partial sums; the last part of the tile to finish adds them all up
+      // and stores the tile.
+      bool owns_output = true;
+      if constexpr (Cfg::kSplitLastRound) {
+        if (tile.split != 0) {
+          owns_output = split_k::reduce<kNumAccum, Cfg::kNumMathThreads>(
+              split_workspace, gridDim.x, tile.split_tile(), tile.split_part(), tile.split_parts(), final_accum, threadIdx.x,
+              kMathBarrier);
         }
       }
-      if (!stored) {
-        #pragma unroll
-        for (uint32_t w = 0; w < kNumWaves; ++w)
-          store_tile_plain<kShapeN, kBlockN, kOutF32, kAccumulate>(d, c, final_accum + w * kNumAccum,
-                                                                   tile.a_row + w * Cfg::kWaveRows + row_in_tile, n0,
-                                                                   lane, row_real[w]);
+
+      // ---------------- epilogue ----------------
+      if (owns_output) {
+        const uint32_t n0 = tile.n_block * kBlockN;
+        bool stored = false;
+        if constexpr (kTmaStore) {
+          const bool leader = threadIdx.x % 128 == 0;
+          bool all_real = true;
+          if constexpr (!Cfg::kStageWave0Early) {  // (else the k-loop's last k-block did this and staged wave 0)
+            if (leader) ptx::tma_store_wait_read();  // the previous tile's store has left the staging buffer
+            bool mine_real = true;
+            #pragma unroll
+            for (uint32_t w = 0; w < kNumWaves; ++w) mine_real = mine_real && row_real[w][0] && row_real[w][1];
+            // Dense tiles rely on the tensor map to clip rows past M; grouped tiles need every row real.
+            all_real = ptx::named_barrier_and(kEpilogueBarrier + wg, 128, mine_real);
+          }
+          if (kGemmType == GemmType::Dense || all_real) {
+            #pragma unroll
+            for (uint32_t w = Cfg::kStageWave0Early ? 1 : 0; w < kNumWaves; ++w)
+              stage_tile_bf16<kBlockM, kBlockN>(smem_d, final_accum + w * kNumAccum, w * Cfg::kWaveRows + wg * 64, warp_in_wg, lane);
+            ptx::fence_proxy_async_shared();
+            ptx::named_barrier_sync(kEpilogueBarrier + wg, 128);
+            if (leader) {
+              #pragma unroll
+              for (uint32_t w = 0; w < kNumWaves; ++w) {
+                const uint32_t rows = w * Cfg::kWaveRows + wg * 64;
+                issue_tile_store<kBlockM, kBlockN>(tmap_d, smem_d, rows, n0, tile.a_row + rows, kShapeN);
+              }
+              ptx::tma_store_commit();
+            }
+            stored = true;
+          }
+        }
+        if (!stored) {
+          #pragma unroll
+          for (uint32_t w = 0; w < kNumWaves; ++w)
+            store_tile_plain<kShapeN, kBlockN, kOutF32, kAccumulate>(d, c, final_accum + w * kNumAccum,
+                                                                     tile.a_row + w * Cfg::kWaveRows + row_in_tile, n0,
+                                                                     lane, row_real[w]);
+        }
       }
 
       tile = next_tile;

@@ -6,6 +6,14 @@
 // that share an operand (two m-blocks of one n-block when B is multicast, two n-blocks of one
 // m-block when A is multicast). Both CTAs of a cluster walk the same units in the same order, so
 // their TMA rings stay in lock step; each takes its half by cluster rank.
+//
+// Dense and masked layouts may split the last round of tiles along K (kSplitLastRound): with T tiles on C
+// CTAs, the first R = floor(T / C) rounds are whole tiles, and the L = T - R C tiles left over
+// would keep L CTAs busy for a whole tile time while C - L idle. Instead each of them is cut into
+// s = min(C / L, kMaxSplitParts, k-blocks / kMinKBlocksPerPart) parts of consecutive k-blocks,
+// and part q of left-over tile t is unit R C + t s + q: every CTA gets at most one part, as its
+// last unit. (split_k.cuh sums the parts.) Masked tile counts come from maskedM on the device, so
+// every CTA derives the same split from the same loads.
 #pragma once
 #include <bungemm/types.cuh>
 
@@ -21,12 +29,34 @@ struct Tile {
                         // contiguous tile spans two experts' segments, which takes one k-loop per wave
   uint32_t a_row;       // first row of the tile in the 2-D view of A / D
   uint32_t row_limit;   // rows at or past a_row + row_limit are not real (not written)
+  // Split last round: 0 for a whole tile, else (split_tile << 8) | (split_part << 4) | split_parts:
+  // this unit is part split_part of split_parts of left-over tile split_tile. One register (NOTES:
+  // five separate fields live across the k-loop spilled the tightest tiles).
+  uint32_t split;
+
+  __host__ __device__ uint32_t split_parts() const { return split == 0 ? 1 : split & 0xf; }
+  __host__ __device__ uint32_t split_part() const { return (split >> 4) & 0xf; }
+  __host__ __device__ uint32_t split_tile() const { return split >> 8; }
+  // First k-block of part `part` (the part's range ends where part + 1 begins).
+  template <uint32_t kNumKBlocks>
+  __host__ __device__ uint32_t split_kb(uint32_t part) const { return part * kNumKBlocks / split_parts(); }
 };
 
+// A split part covers at least this many k-blocks: the fix-up (store a 128 x 128 FP32 tile, count
+// in, the last part reads every part back) costs ~3 us, so K = 2048 (16 k-blocks of ~0.45 us)
+// ran 5% slower split into 4 parts and no faster split in 2 (docs/perf-notes.md, run 30).
+constexpr uint32_t kMinKBlocksPerPart = 12;
+// At most this many parts per tile: the CTA that finishes a tile reads every part's partial sums.
+// 4 parts measured within 1% of 2 (run 30), and reading 4 back spilled the tightest tiles.
+constexpr uint32_t kMaxSplitParts = 2;
+
 template <GemmType kGemmType, uint32_t kShapeN, uint32_t kBlockM, uint32_t kBlockN, uint32_t kNumGroups,
-          uint32_t kClusterM, uint32_t kClusterN, uint32_t kRasterGroupN>
+          uint32_t kClusterM, uint32_t kClusterN, uint32_t kRasterGroupN, bool kSplitLastRound = false,
+          uint32_t kNumKBlocks = 1>
 struct TileScheduler {
   static_assert(kClusterM == 1 || kClusterN == 1, "a cluster shares A or B, not both");
+  static_assert(!kSplitLastRound || (kGemmType != GemmType::Contiguous && kClusterM * kClusterN == 1),
+                "the last round is split for dense and masked layouts, without clusters");
   static_assert(kGemmType != GemmType::Contiguous || kClusterM == 1,
                 "contiguous: two m-blocks may belong to different experts, so B cannot be multicast");
   static constexpr uint32_t kNumNBlocks = (kShapeN + kBlockN - 1) / kBlockN;
@@ -40,6 +70,8 @@ struct TileScheduler {
 
   // Masked: running cursor over groups, so a CTA walks the variable-size groups once.
   uint32_t group_cursor = 0, group_first_unit = 0, group_units = 0, group_rows = 0;
+  // Split last round: units at or past split_first_unit are parts; split_units of them in all.
+  uint32_t split_first_unit = ~0u, split_parts = 1, split_units = 0;
 
   __host__ __device__ TileScheduler(uint32_t m_, const int32_t* layout, uint32_t cluster_idx, uint32_t num_clusters,
                            uint32_t cta_rank)
@@ -47,6 +79,32 @@ struct TileScheduler {
     rank_m = kClusterM > 1 ? cta_rank : 0;
     rank_n = kClusterN > 1 ? cta_rank : 0;
     if constexpr (kGemmType == GemmType::Masked) load_group(0);
+    if constexpr (kSplitLastRound) plan_split();
+  }
+
+  // Units of group g (masked): its m-units times the n-units.
+  __host__ __device__ uint32_t units_of_group(uint32_t g) const {
+    return ceil_div(ceil_div(masked_rows(g), kBlockM), kClusterM) * kNumNUnits;
+  }
+
+  __host__ __device__ void plan_split() {
+    uint32_t total = 0;
+    if constexpr (kGemmType == GemmType::Masked) {
+      for (uint32_t g = 0; g < kNumGroups; ++g) total += units_of_group(g);
+    } else {
+      total = ceil_div(ceil_div(m, kBlockM), kClusterM) * kNumNUnits;
+    }
+    const uint32_t whole = total / unit_stride * unit_stride;
+    const uint32_t left = total - whole;
+    if (left == 0) return;
+    uint32_t parts = unit_stride / left;
+    parts = parts < kMaxSplitParts ? parts : kMaxSplitParts;
+    const uint32_t by_k = kNumKBlocks / kMinKBlocksPerPart;
+    parts = parts < by_k ? parts : by_k;
+    if (parts < 2) return;  // (parts <= kMaxSplitParts < 16 and left <= unit_stride < 2^24: they pack into Tile::split)
+    split_first_unit = whole;
+    split_parts = parts;
+    split_units = left * parts;
   }
 
   // Rows of group g that are real; values the host cannot see are clamped into [0, M_max].
@@ -76,9 +134,11 @@ struct TileScheduler {
   }
 
   __host__ __device__ bool next(Tile& tile) {
+    tile.split = 0;
     if constexpr (kGemmType == GemmType::Masked) {
-      const uint32_t u = unit;
+      uint32_t u = unit;
       unit += unit_stride;
+      if (!map_split_unit(u, tile)) return false;
       while (group_cursor < kNumGroups && u >= group_first_unit + group_units) {
         group_first_unit += group_units;
         load_group(group_cursor + 1);
@@ -96,8 +156,9 @@ struct TileScheduler {
     } else {
       const uint32_t num_m_units = ceil_div(ceil_div(m, kBlockM), kClusterM);
       while (true) {
-        const uint32_t u = unit;
+        uint32_t u = unit;
         unit += unit_stride;
+        if (!map_split_unit(u, tile)) return false;
         if (u >= num_m_units * kNumNUnits) return false;
         uint32_t m_unit, n_unit;
         rasterize(u, num_m_units, m_unit, n_unit);
@@ -122,6 +183,18 @@ struct TileScheduler {
         return true;
       }
     }
+  }
+
+  // Split last round: unit u at or past split_first_unit is part (u - split_first_unit) % parts of
+  // left-over tile (u - split_first_unit) / parts; u becomes that tile's unit. False past the last part.
+  __host__ __device__ bool map_split_unit(uint32_t& u, Tile& tile) const {
+    if (!kSplitLastRound || u < split_first_unit) return true;
+    const uint32_t part_index = u - split_first_unit;
+    if (part_index >= split_units) return false;
+    const uint32_t left_over_tile = part_index / split_parts;
+    tile.split = left_over_tile << 8 | (part_index % split_parts) << 4 | split_parts;
+    u = split_first_unit + left_over_tile;
+    return true;
   }
 
   // Contiguous: the expert of row `row`, or -1 for padding, rows past M and ids out of range.

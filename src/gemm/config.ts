@@ -59,7 +59,29 @@ export interface KernelConfig {
    * never leaves the tensor core idle. See cuda/bungemm/fp8_gemm.cuh.
    */
   pipelinedPromotion: boolean;
+  /**
+   * Dense and masked layouts, no cluster, BLOCK_M <= 128: the tiles of a part-empty last round are
+   * split along K across the idle CTAs, their partial sums added through a workspace the plan owns
+   * (cuda/bungemm/scheduler.cuh, split_k.cuh). See `splitLastRoundFits`; the heuristics turn it on
+   * for masked layouts.
+   */
+  splitLastRound: boolean;
 }
+
+/**
+ * Whether `splitLastRound` is allowed: dense or masked layouts, no cluster, one wave of rows; dense
+ * tiles up to 128 columns (the dense 128-row tiles of 144-192 columns spilled 12-124 bytes with it).
+ */
+export const splitLastRoundFits = (gemmType: GemmType, cfg: Pick<KernelConfig, "blockM" | "blockN" | "clusterM" | "clusterN">): boolean =>
+  cfg.clusterM * cfg.clusterN === 1 && cfg.blockM <= 128 && (gemmType === "masked" || (gemmType === "dense" && cfg.blockN <= 128));
+
+/** The heuristics' choice: split the last round of masked layouts wherever it is allowed (run 30). */
+export const splitLastRoundFor = (gemmType: GemmType, cfg: Pick<KernelConfig, "blockM" | "blockN" | "clusterM" | "clusterN">): boolean =>
+  gemmType === "masked" && splitLastRoundFits(gemmType, cfg);
+
+/** Bytes of the split-K workspace of a grid of `ctas` CTAs: one FP32 tile and one u32 counter per CTA. */
+export const splitWorkspaceBytes = (cfg: Pick<KernelConfig, "blockM" | "blockN">, ctas: number): number =>
+  ctas * (cfg.blockM * cfg.blockN * 4 + 4);
 
 /** Whether `pipelinedPromotion` is allowed with this tile (registers, wave count). */
 export const pipelinedPromotionFits = (blockM: number, blockN: number): boolean => blockM <= 128 && blockN <= PIPELINED_MAX_BLOCK_N;

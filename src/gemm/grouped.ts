@@ -129,6 +129,15 @@ abstract class GroupedPlan<Args extends CommonArgs> {
     return this.plan.config;
   }
 
+  /** Frees what the plan owns on the device (the masked split-K workspace); `run` then throws DisposedError. */
+  dispose(): void {
+    this.plan.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
   protected abstract layoutOf(args: Args): Tensor;
 
   /**
@@ -263,7 +272,8 @@ export function mGroupedFp8GemmNtContiguous(args: MGroupedContiguousArgs, option
 export function mGroupedFp8GemmNtMasked(args: MGroupedMaskedArgs, options: GroupedCallOptions & { expectedM?: number } = {}): void {
   const s = maskedShapeOf(args, options.expectedM);
   const device = args.a.device;
-  const key = `${device.ordinal}:${s.mMax}:${s.n}:${s.k}:${s.numGroups}:${s.expectedM ?? s.mMax}`;
+  // One plan per stream: a plan's split-K workspace serves one launch at a time.
+  const key = `${device.ordinal}:${s.mMax}:${s.n}:${s.k}:${s.numGroups}:${s.expectedM ?? s.mMax}:${options.stream?.handle ?? 0n}`;
   let plan = maskedPlans.get(key);
   if (plan === undefined) {
     plan = planMGroupedFp8GemmNtMasked(device, s);

@@ -15,6 +15,7 @@ import {
   fixedSharedBytes,
   numKBlocks,
   pipelinedPromotionFits,
+  splitLastRoundFor,
   stageBytes,
   type DeviceLimits,
   type GemmProblem,
@@ -221,6 +222,7 @@ export function candidateConfigs(p: GemmProblem, limits: DeviceLimits): KernelCo
           orderedMath: blockM >= 128 && orderedMathFor(blockM, blockN, p.k),
           scaleBSource,
           pipelinedPromotion: pipelinedPromotionFor(blockM, blockN),
+          splitLastRound: splitLastRoundFor(p.gemmType, { blockM, blockN, clusterM, clusterN }),
         });
       }
     }

@@ -17,7 +17,7 @@ using Cfg = bungemm::Fp8GemmConfig<
     /*kClusterM=*/{{clusterM}}, /*kClusterN=*/{{clusterN}}, /*kOutF32=*/{{outF32}}, /*kAccumulate=*/{{accumulate}},
     /*kTmaStore=*/{{tmaStore}}, /*kRasterGroupN=*/{{rasterGroupN}},
     /*kOrderedMath=*/{{orderedMath}}, /*kScaleBSource=*/{{scaleBSource}}, /*kSingleLevel=*/{{singleLevel}},
-    /*kPipelinedPromotion=*/{{pipelinedPromotion}}>;
+    /*kPipelinedPromotion=*/{{pipelinedPromotion}}, /*kSplitLastRound=*/{{splitLastRound}}>;
 }  // namespace {{kernelName}}_config
 
 // Each configuration's constants live in their own namespace, so several translation units can be
@@ -26,10 +26,11 @@ extern "C" __global__ void __launch_bounds__({{kernelName}}_config::Cfg::kNumThr
     const __grid_constant__ bungemm::TmaDescriptor tmap_a, const __grid_constant__ bungemm::TmaDescriptor tmap_b,
     const __grid_constant__ bungemm::TmaDescriptor tmap_sfa, const __grid_constant__ bungemm::TmaDescriptor tmap_d,
     const float* sfb, void* d, const float* c, const bungemm::int32_t* grouped_layout, bungemm::uint32_t m,
-    bungemm::uint32_t stage_tx_bytes) {
+    bungemm::uint32_t stage_tx_bytes, float* split_workspace) {
   using Cfg = {{kernelName}}_config::Cfg;
   static_assert(Cfg::kSmemBytes == {{sharedBytes}}u, "host and kernel disagree on the shared-memory size");
-  bungemm::fp8_gemm_impl<Cfg>(&tmap_a, &tmap_b, &tmap_sfa, &tmap_d, sfb, d, c, grouped_layout, m, stage_tx_bytes);
+  bungemm::fp8_gemm_impl<Cfg>(&tmap_a, &tmap_b, &tmap_sfa, &tmap_d, sfb, d, c, grouped_layout, m, stage_tx_bytes,
+                                split_workspace);
 }
 `;
 
@@ -45,6 +46,7 @@ export const GEMM_KERNEL_PARAMS = [
   { name: "grouped_layout", kind: "u64" },
   { name: "m", kind: "u32" },
   { name: "stage_tx_bytes", kind: "u32" },
+  { name: "split_workspace", kind: "u64" },
 ] as const;
 
 export function gemmKernelName(p: GemmProblem, cfg: KernelConfig, singleLevel = false): string {
@@ -56,6 +58,7 @@ export function gemmKernelName(p: GemmProblem, cfg: KernelConfig, singleLevel = 
     (cfg.orderedMath && cfg.blockM >= 128 && !cfg.pipelinedPromotion ? "_ordered" : "") +
     `_sfb${cfg.scaleBSource.replace("-staged", "")}` +
     (cfg.pipelinedPromotion ? "_pipelined" : "") +
+    (cfg.splitLastRound ? "_splitk" : "") +
     (singleLevel ? "_singlelevel" : "")
   );
 }
@@ -81,6 +84,7 @@ export function gemmKernelSource(p: GemmProblem, cfg: KernelConfig, sharedBytes:
     rasterGroupN: cfg.rasterGroupN,
     orderedMath: cfg.orderedMath && cfg.blockM >= 128 && !cfg.pipelinedPromotion,
     pipelinedPromotion: cfg.pipelinedPromotion,
+    splitLastRound: cfg.splitLastRound,
     scaleBSource: SCALE_B_SOURCE_CODE[cfg.scaleBSource],
     singleLevel,
     kernelName: gemmKernelName(p, cfg, singleLevel),

@@ -3,7 +3,7 @@
  * code (tile, cluster, output path, GEMM type). CI compiles all of them with NVCC and fails on any
  * spill or stack frame (test/cpu/gemm-reachable-compile.test.ts).
  */
-import { pipelinedPromotionFits, type DeviceLimits, type GemmProblem, type GemmType, type KernelConfig, type OutDType } from "./config.ts";
+import { pipelinedPromotionFits, splitLastRoundFits, type DeviceLimits, type GemmProblem, type GemmType, type KernelConfig, type OutDType } from "./config.ts";
 import { candidateConfigs, maxStages } from "./heuristics.ts";
 import { gemmKernelName } from "./kernelSource.ts";
 
@@ -43,6 +43,11 @@ export function reachableKernels(limits: DeviceLimits = HOPPER_LIMITS): Reachabl
       // Pipelined promotion where it fits, and the serial variant where it is the default.
       if (pipelinedPromotionFits(config.blockM, config.blockN)) {
         out.push({ problem, config: { ...config, pipelinedPromotion: !config.pipelinedPromotion } });
+      }
+      // The split of the last round: masked layouts can turn it off, dense BF16 ones on (overrides).
+      if (config.splitLastRound) out.push({ problem, config: { ...config, splitLastRound: false } });
+      if (v.gemmType === "dense" && v.outDtype === "bf16" && v.n % 8 === 0 && splitLastRoundFits("dense", config)) {
+        out.push({ problem, config: { ...config, splitLastRound: true } });
       }
       // And the other B-scale sources (overrides), for the dense BF16 path.
       if (v.gemmType === "dense" && v.outDtype === "bf16" && v.n % 8 === 0) {

@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError } from "../errors.ts";
 import type { Device } from "../runtime/device.ts";
-import { HOPPER_MAX_SHARED_BYTES, PIPELINED_MAX_BLOCK_N, pipelinedPromotionFits, sharedMemoryBytes, type DeviceLimits, type GemmProblem, type KernelConfig } from "./config.ts";
+import { HOPPER_MAX_SHARED_BYTES, PIPELINED_MAX_BLOCK_N, pipelinedPromotionFits, sharedMemoryBytes, splitLastRoundFits, splitLastRoundFor, type DeviceLimits, type GemmProblem, type KernelConfig } from "./config.ts";
 import { maxStages, pipelinedPromotionFor, selectConfig, twoWaveClusterFits } from "./heuristics.ts";
 
 export function deviceLimits(device: Device): DeviceLimits {
@@ -21,6 +21,8 @@ export function resolveConfig(p: GemmProblem, limits: DeviceLimits, override: Pa
     // Likewise whether the promotion is pipelined (it depends on the tile).
     if (override.pipelinedPromotion === undefined) merged.pipelinedPromotion = pipelinedPromotionFor(merged.blockM, merged.blockN);
   }
+  // The split of the last round follows the tile and cluster unless it was given too.
+  if (override.splitLastRound === undefined) merged.splitLastRound = splitLastRoundFor(p.gemmType, merged);
   if (merged.numStages < 2) throw new InvalidArgumentError("config", "the tile leaves no room for a 2-stage pipeline", merged);
   const bytes = sharedMemoryBytes(merged, p.k);
   if (bytes > limits.maxSharedBytes) {
@@ -34,6 +36,9 @@ export function resolveConfig(p: GemmProblem, limits: DeviceLimits, override: Pa
   }
   if (merged.pipelinedPromotion && !pipelinedPromotionFits(merged.blockM, merged.blockN)) {
     throw new InvalidArgumentError("config.pipelinedPromotion", `needs BLOCK_M <= 128 and BLOCK_N <= ${PIPELINED_MAX_BLOCK_N}`, merged);
+  }
+  if (merged.splitLastRound && !splitLastRoundFits(p.gemmType, merged)) {
+    throw new InvalidArgumentError("config.splitLastRound", "splits the last round of masked layouts, and of dense ones with BLOCK_N <= 128, without a cluster and with BLOCK_M <= 128", merged);
   }
   if (merged.clusterM > 1 && merged.clusterN > 1) throw new InvalidArgumentError("config", "a cluster shares A (clusterN) or B (clusterM), not both", merged);
   if (merged.clusterM > 1 && p.gemmType === "contiguous") {

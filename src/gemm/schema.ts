@@ -28,6 +28,7 @@ export const kernelConfigOverrideSchema = z
     orderedMath: z.boolean(),
     scaleBSource: z.enum(["math-staged", "producer"]),
     pipelinedPromotion: z.boolean(),
+    splitLastRound: z.boolean(),
   })
   .partial()
   .strict();

@@ -8,7 +8,7 @@ import type { KernelConfig } from "../../src/gemm/config.ts";
 
 const base: KernelConfig = {
   blockM: 256, blockN: 128, numStages: 3, clusterM: 1, clusterN: 2, rasterGroupN: 8, tmaStore: true,
-  orderedMath: true, scaleBSource: "math-staged", pipelinedPromotion: false,
+  orderedMath: true, scaleBSource: "math-staged", pipelinedPromotion: false, splitLastRound: false,
 };
 
 describe("sweep configuration labels", () => {

@@ -45,7 +45,7 @@ describe("dense suite helpers", () => {
   });
 
   test("row config: stages and cluster named as in DESIGN §8, other scalar fields kept", () => {
-    const config: KernelConfig = { blockM: 128, blockN: 160, numStages: 5, clusterM: 2, clusterN: 1, rasterGroupN: 8, tmaStore: true, orderedMath: false, scaleBSource: "math-staged", pipelinedPromotion: true };
-    expect(rowConfig(config)).toEqual({ blockM: 128, blockN: 160, stages: 5, cluster: 2, clusterM: 2, clusterN: 1, rasterGroupN: 8, tmaStore: true, orderedMath: false, scaleBSource: "math-staged", pipelinedPromotion: true });
+    const config: KernelConfig = { blockM: 128, blockN: 160, numStages: 5, clusterM: 2, clusterN: 1, rasterGroupN: 8, tmaStore: true, orderedMath: false, scaleBSource: "math-staged", pipelinedPromotion: true, splitLastRound: false };
+    expect(rowConfig(config)).toEqual({ blockM: 128, blockN: 160, stages: 5, cluster: 2, clusterM: 2, clusterN: 1, rasterGroupN: 8, tmaStore: true, orderedMath: false, scaleBSource: "math-staged", pipelinedPromotion: true, splitLastRound: false });
   });
 });

@@ -45,6 +45,10 @@ describe.skipIf(typeof compiler === "string")("every reachable GEMM configuratio
     // Both promotion loops, pipelined on every tile height that has one wave.
     expect(new Set(kernels.filter((r) => r.config.pipelinedPromotion).map((r) => r.config.blockM))).toEqual(new Set([64, 128]));
     expect(kernels.some((r) => r.config.blockM <= 128 && r.config.blockN <= 128 && !r.config.pipelinedPromotion)).toBe(true);
+    // The split last round: masked and dense (never contiguous), both tile heights, both promotion loops.
+    const split = kernels.filter((r) => r.config.splitLastRound);
+    expect(new Set(split.map((r) => r.problem.gemmType))).toEqual(new Set(["masked", "dense"]));
+    expect(new Set(split.map((r) => `${r.config.blockM} ${r.config.pipelinedPromotion}`))).toEqual(new Set(["64 true", "64 false", "128 true", "128 false"]));
   });
 
   for (const [name, group] of groups) {

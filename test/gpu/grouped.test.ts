@@ -7,7 +7,7 @@
  * replayed with new counts. Skips, saying why, where there is no CUDA device.
  */
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
-import { DeviceDataError, InvalidArgumentError } from "../../src/errors.ts";
+import { DeviceDataError, DisposedError, InvalidArgumentError } from "../../src/errors.ts";
 import {
   buildMIndices,
   contiguousLayout,
@@ -322,13 +322,50 @@ describe.skipIf(!gpu.ok)("grouped GEMMs on the GPU", () => {
       expect(() => mGroupedFp8GemmNtMasked({ ...t, maskedM: wrongLength })).toThrow(/maskedM.shape/);
     });
 
+    test("split last round: left-over tiles in 2 parts, partial rows, the same plan again; equal to the unsplit kernel", () => {
+      // 132 SMs: 160 tiles leave 28, 192 leave 60, 168 leave 36 (all split in 2); 224 leave 92 (not split).
+      const cases: [n: number, mMax: number, maskedM: number[]][] = [
+        [4096, 768, [640]], [4096, 768, [768]], [4096, 768, [520]], [4096, 768, [700]],
+        [7168, 512, [384, 0]], [7168, 512, [200, 130]],
+      ];
+      for (const n of [4096, 7168]) {
+        const mMax = cases.find((c) => c[0] === n)![1];
+        const G = n === 4096 ? 1 : 2, k = 7168;
+        using inputs = maskedInputs(device, G, mMax, n, k);
+        using split = planMGroupedFp8GemmNtMasked(device, { mMax, n, k, numGroups: G, expectedM: mMax });
+        using whole = planMGroupedFp8GemmNtMasked(device, { mMax, n, k, numGroups: G, expectedM: mMax }, { config: { splitLastRound: false } });
+        expect(split.config.splitLastRound).toBe(true);
+        expect(whole.config.splitLastRound).toBe(false);
+        for (const [, , maskedM] of cases.filter((c) => c[0] === n)) {
+          const r = runMasked(device, inputs, maskedM, split);
+          report(`split N=${n} maskedM ${maskedM.join(",")}`, r);
+          expectGood(r);
+          const first = inputs.tensors.d.toHost() as Uint16Array;
+          // The parts are summed in part order whichever finishes last: bit-identical on a rerun.
+          expectGood(runMasked(device, inputs, maskedM, split));
+          expect(Buffer.from((inputs.tensors.d.toHost() as Uint16Array).buffer).equals(Buffer.from(first.buffer))).toBe(true);
+          const u = runMasked(device, inputs, maskedM, whole);
+          expectGood(u);
+          // Different summation order only: within a BF16 rounding of each other.
+          expect(Math.abs(u.relError - r.relError)).toBeLessThan(BF16_TOLERANCE);
+        }
+      }
+      using disposed = planMGroupedFp8GemmNtMasked(device, { mMax: 128, n: 512, k: 1024, numGroups: 1 });
+      disposed.dispose();
+      using inputs = maskedInputs(device, 1, 128, 512, 1024);
+      expect(() => disposed.run(inputs.tensors)).toThrow(DisposedError);
+    });
+
     test("CUDA graph: captured once, replayed with new counts written into maskedM", () => {
-      const G = 4, expectedM = 96, mMax = 256, n = 512, k = 1024;
+      // K = 3072: 24 k-blocks, so the (few) tiles are split in 2 parts along K and every replay
+      // also shows that the tile counters are back at zero after each launch.
+      const G = 4, expectedM = 96, mMax = 256, n = 512, k = 3072;
       using inputs = maskedInputs(device, G, mMax, n, k);
       using stream = Stream.create(device);
       using staging = Tensor.empty(device, [G], "i32");
       const t = inputs.tensors;
-      const plan = planMGroupedFp8GemmNtMasked(device, { mMax, n, k, numGroups: G, expectedM }, { debugChecks: false });
+      const plan = planMGroupedFp8GemmNtMasked(device, { mMax, n, k, numGroups: G, expectedM }, { debugChecks: false, config: { clusterM: 1, clusterN: 1 } });
+      expect(plan.config.splitLastRound).toBe(true);
       copyHostToDevice(t.maskedM, new Int32Array(G)); // capture reads nothing, but keep it defined
       using graph = CudaGraph.capture(stream, () => plan.run(t, stream));
       for (const maskedM of [randomCounts(G, expectedM, mMax), [0, mMax, 1, 0], randomCounts(G, expectedM, mMax), [0, 0, 0, 0]]) {

@@ -1,0 +1,142 @@
+/**
+ * The masked layout's split of the last round of tiles (cuda/bungemm/scheduler.cuh), built for the
+ * host with nvcc: whole rounds stay whole tiles, the left-over tiles are cut along K into parts that
+ * cover each k-block exactly once, every CTA gets at most one part and only as its last unit, and
+ * the parts never outnumber the CTAs (the workspace has one slot per CTA).
+ */
+import { beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { nvccPath } from "./../support/compilers.ts";
+
+const nvcc = nvccPath();
+if (nvcc === undefined) console.warn("skipping the masked split scheduler's host build: no nvcc");
+
+interface Unit {
+  cta: number;
+  group: number;
+  mBlock: number;
+  nBlock: number;
+  rows: number;
+  parts: number;
+  part: number;
+  splitTile: number;
+  kbBegin: number;
+  kbEnd: number;
+}
+
+const N_BLOCKS = 8; // N = 1024 in 128-column tiles (the fixture's constants)
+const BLOCK_M = 128;
+let exe = "";
+
+function walk(kBlocks: 56 | 24, mMax: number, ctas: number, maskedM: number[]): Unit[] {
+  const run = Bun.spawnSync([exe, String(kBlocks), String(mMax), String(ctas), ...maskedM.map(String)]);
+  if (run.exitCode !== 0) throw new Error(`fixture exited ${run.exitCode}: ${run.stderr.toString()}`);
+  return JSON.parse(run.stdout.toString()) as Unit[];
+}
+
+/** Tiles the counts give, clamped as the kernel clamps them: "group:mBlock:nBlock". */
+function expectedTiles(mMax: number, maskedM: number[]): string[] {
+  const out: string[] = [];
+  maskedM.forEach((v, g) => {
+    const rows = Math.min(Math.max(v, 0), mMax);
+    for (let mb = 0; mb < Math.ceil(rows / BLOCK_M); ++mb) for (let nb = 0; nb < N_BLOCKS; ++nb) out.push(`${g}:${mb}:${nb}`);
+  });
+  return out.sort();
+}
+
+/** Checks every invariant of a walk and returns the split factor it used (1: none). */
+function checkWalk(units: Unit[], kBlocks: number, mMax: number, ctas: number, maskedM: number[]): number {
+  const tiles = expectedTiles(mMax, maskedM);
+  const byTile = new Map<string, Unit[]>();
+  for (const u of units) {
+    const key = `${u.group}:${u.mBlock}:${u.nBlock}`;
+    byTile.set(key, [...(byTile.get(key) ?? []), u]);
+  }
+  expect([...byTile.keys()].sort()).toEqual(tiles);
+  const parts = Math.max(1, ...units.map((u) => u.parts));
+  const leftOver = tiles.length % ctas;
+  for (const [, us] of byTile) {
+    if (us.length === 1 && us[0]?.parts === 1) {
+      expect([us[0].kbBegin, us[0].kbEnd]).toEqual([0, kBlocks]);
+      continue;
+    }
+    // A split tile: parts 0..s-1, consecutive k-ranges covering [0, kBlocks), one split-tile index.
+    expect(us.length).toBe(parts);
+    const sorted = [...us].sort((a, b) => a.part - b.part);
+    expect(sorted.map((u) => u.part)).toEqual([...Array(parts).keys()]);
+    expect(sorted[0]?.kbBegin).toBe(0);
+    expect(sorted.at(-1)?.kbEnd).toBe(kBlocks);
+    for (let i = 1; i < sorted.length; ++i) expect(sorted[i]?.kbBegin).toBe(sorted[i - 1]?.kbEnd as number);
+    for (const u of sorted) expect(u.kbEnd - u.kbBegin).toBeGreaterThanOrEqual(12);
+    expect(new Set(sorted.map((u) => u.splitTile)).size).toBe(1);
+    expect(sorted[0]?.splitTile).toBeLessThan(leftOver);
+  }
+  if (parts > 1) {
+    expect(parts * leftOver).toBeLessThanOrEqual(ctas);
+    expect(parts).toBeLessThanOrEqual(2);
+    // Split tiles are exactly the left-over ones, and whole rounds before them are whole tiles.
+    expect(units.filter((u) => u.parts > 1).length).toBe(parts * leftOver);
+  }
+  // At most one part per CTA, as its last unit.
+  for (let cta = 0; cta < ctas; ++cta) {
+    const mine = units.filter((u) => u.cta === cta);
+    const split = mine.filter((u) => u.parts > 1);
+    expect(split.length).toBeLessThanOrEqual(1);
+    if (split.length === 1) expect(mine.at(-1)).toBe(split[0] as Unit);
+  }
+  return parts;
+}
+
+describe.skipIf(nvcc === undefined)("masked split of the last round (host build)", () => {
+  beforeAll(() => {
+    const dir = mkdtempSync(join(tmpdir(), "bungemm-masked-split-"));
+    exe = join(dir, "tiles");
+    const build = Bun.spawnSync([nvcc as string, "-std=c++17", `-I${join(import.meta.dir, "../../cuda")}`,
+      join(import.meta.dir, "fixtures/maskedSplitTiles.cu"), "-o", exe]);
+    if (build.exitCode !== 0) throw new Error(build.stderr.toString());
+  }, 120_000);
+
+  test("72 tiles on 32 CTAs: two whole rounds, then 8 tiles in 2 parts of 28 k-blocks", () => {
+    const units = walk(56, 1024, 32, [400, 600]); // 4 + 5 m-blocks x 8 n-blocks
+    expect(checkWalk(units, 56, 1024, 32, [400, 600])).toBe(2);
+    const split = units.filter((u) => u.parts > 1);
+    expect(split.map((u) => [u.cta, u.splitTile, u.part, u.kbBegin, u.kbEnd]).slice(0, 3)).toEqual([
+      [0, 0, 0, 0, 28], [1, 0, 1, 28, 56], [2, 1, 0, 0, 28],
+    ]);
+    expect(split.length).toBe(16);
+    // The left-over tiles are the last 8 of the walk order: group 1's last m-block.
+    expect(new Set(split.map((u) => `${u.group}:${u.mBlock}`))).toEqual(new Set(["1:4"]));
+    expect(split.every((u) => u.rows === 600 - 4 * 128)).toBe(true);
+  });
+
+  test("the split factor: CTAs per left-over tile, at most 2, at least 12 k-blocks per part", () => {
+    expect(checkWalk(walk(56, 1024, 132, [400, 600]), 56, 1024, 132, [400, 600])).toBe(1); // 72 tiles, one round
+    expect(checkWalk(walk(56, 1024, 40, [400, 600]), 56, 1024, 40, [400, 600])).toBe(1); // 32 left over on 40
+    expect(checkWalk(walk(56, 1024, 50, [400, 600]), 56, 1024, 50, [400, 600])).toBe(2); // 22 left over
+    expect(checkWalk(walk(56, 1024, 100, [400, 600]), 56, 1024, 100, [400, 600])).toBe(1); // 72 > 100 / 2
+    expect(checkWalk(walk(56, 1024, 36, [400, 600]), 56, 1024, 36, [400, 600])).toBe(1); // 72 = 2 x 36
+    expect(checkWalk(walk(24, 1024, 32, [400, 600]), 24, 1024, 32, [400, 600])).toBe(2); // 24 k-blocks: parts of 12
+  });
+
+  test("counts the host cannot see are clamped; empty groups and no rows at all", () => {
+    expect(checkWalk(walk(56, 256, 10, [-5, 1000, 0, 1]), 56, 256, 10, [-5, 1000, 0, 1])).toBe(2); // 24 tiles, 4 left
+    expect(walk(56, 256, 10, [0, 0, 0])).toEqual([]);
+  });
+
+  test("random counts and grid sizes", () => {
+    for (let draw = 0; draw < 40; ++draw) {
+      const groups = 1 + Math.floor(Math.random() * 16);
+      const mMax = 128 * (1 + Math.floor(Math.random() * 8));
+      const maskedM = Array.from({ length: groups }, () => Math.floor(Math.random() * (mMax + 1)));
+      const ctas = 1 + Math.floor(Math.random() * 132);
+      const kBlocks = Math.random() < 0.5 ? 56 : 24;
+      try {
+        checkWalk(walk(kBlocks, mMax, ctas, maskedM), kBlocks, mMax, ctas, maskedM);
+      } catch (e) {
+        throw new Error(`draw ${JSON.stringify({ kBlocks, mMax, ctas, maskedM })}: ${String(e)}`);
+      }
+    }
+  });
+});
