@@ -134,10 +134,10 @@ struct TileScheduler {
   }
 
   __host__ __device__ bool next(Tile& tile) {
-    tile.split = 0;
     if constexpr (kGemmType == GemmType::Masked) {
       uint32_t u = unit;
       unit += unit_stride;
+      tile.split = 0;
       if (!map_split_unit(u, tile)) return false;
       while (group_cursor < kNumGroups && u >= group_first_unit + group_units) {
         group_first_unit += group_units;
@@ -158,7 +158,11 @@ struct TileScheduler {
       while (true) {
         uint32_t u = unit;
         unit += unit_stride;
-        if (!map_split_unit(u, tile)) return false;
+        // (Only where it can split: the extra branch alone made ptxas spill 256 x 128 FP32 tiles.)
+        if constexpr (kSplitLastRound) {
+          tile.split = 0;
+          if (!map_split_unit(u, tile)) return false;
+        }
         if (u >= num_m_units * kNumNUnits) return false;
         uint32_t m_unit, n_unit;
         rasterize(u, num_m_units, m_unit, n_unit);
@@ -168,6 +172,7 @@ struct TileScheduler {
         tile.row_limit = tile.a_row < m ? m - tile.a_row : 0;
         tile.group = 0;
         tile.group1 = 0;
+        if constexpr (!kSplitLastRound) tile.split = 0;
         if constexpr (kGemmType == GemmType::Contiguous) {
           // Segments are padded to multiples of 128 rows, so each 128-row half of a tile lies inside
           // one segment; its expert is its first row's. A half that is padding (-1), past M or an id
