@@ -47,8 +47,7 @@ struct Tile {
 // ran 5% slower split into 4 parts and no faster split in 2 (docs/perf-notes.md, run 30).
 constexpr uint32_t kMinKBlocksPerPart = 12;
 // At most this many parts per tile: the CTA that finishes a tile reads every part's partial sums.
-// 4 parts measured within 1% of 2 (run 30), and reading 4 back spilled the tightest tiles.
-constexpr uint32_t kMaxSplitParts = 2;
+constexpr uint32_t kMaxSplitParts = 4;
 
 template <GemmType kGemmType, uint32_t kShapeN, uint32_t kBlockM, uint32_t kBlockN, uint32_t kNumGroups,
           uint32_t kClusterM, uint32_t kClusterN, uint32_t kRasterGroupN, bool kSplitLastRound = false,

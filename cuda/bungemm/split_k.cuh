@@ -11,11 +11,8 @@
 #pragma once
 #include <bungemm/types.cuh>
 #include <bungemm/ptx/sync.cuh>
-#include <bungemm/scheduler.cuh>
 
 namespace bungemm::split_k {
-
-using bungemm::kMaxSplitParts;
 
 // Thread `tid`'s accumulator j * 4 .. j * 4 + 3 of a slot: consecutive threads, consecutive float4s.
 template <uint32_t kNumMathThreads>
@@ -23,32 +20,27 @@ __device__ __forceinline__ float4* chunk(float* slot, uint32_t j, uint32_t tid) 
   return reinterpret_cast<float4*>(slot) + j * kNumMathThreads + tid;
 }
 
-// accum = part 0 + part 1 + ... + part (kParts - 1), in that order, read from the workspace.
-template <uint32_t kParts, uint32_t kNumAccum, uint32_t kNumMathThreads>
-__device__ __forceinline__ void sum_parts(const float* first, float* accum, uint32_t tid) {
+// accum = ((part 0 + part 1) + part 2) + ..., read from the workspace: the first two parts' loads
+// all in flight at once, then one batch per further part (NOTES: batching more than two parts
+// spilled the tightest tiles, run 30).
+template <uint32_t kNumAccum, uint32_t kNumMathThreads>
+__device__ __forceinline__ void sum_parts(uint32_t parts, const float* first, float* accum, uint32_t tid) {
   constexpr uint32_t kSlotFloats = kNumAccum * kNumMathThreads;
+  float* slot0 = const_cast<float*>(first);
   #pragma unroll
   for (uint32_t j = 0; j < kNumAccum / 4; ++j) {
-    float4 sum = __ldcg(chunk<kNumMathThreads>(const_cast<float*>(first), j, tid));
+    const float4 a = __ldcg(chunk<kNumMathThreads>(slot0, j, tid));
+    const float4 b = __ldcg(chunk<kNumMathThreads>(slot0 + kSlotFloats, j, tid));
+    accum[4 * j] = a.x + b.x, accum[4 * j + 1] = a.y + b.y, accum[4 * j + 2] = a.z + b.z, accum[4 * j + 3] = a.w + b.w;
+  }
+  #pragma unroll 1
+  for (uint32_t q = 2; q < parts; ++q) {
     #pragma unroll
-    for (uint32_t q = 1; q < kParts; ++q) {
-      const float4 v = __ldcg(chunk<kNumMathThreads>(const_cast<float*>(first) + q * kSlotFloats, j, tid));
-      sum.x += v.x, sum.y += v.y, sum.z += v.z, sum.w += v.w;
-    }
-    accum[4 * j] = sum.x, accum[4 * j + 1] = sum.y, accum[4 * j + 2] = sum.z, accum[4 * j + 3] = sum.w;
-  }
-}
-
-// sum_parts for a run-time part count in [2, kMaxSplitParts].
-template <uint32_t kNumAccum, uint32_t kNumMathThreads, uint32_t kParts = 2>
-__device__ __forceinline__ void sum_parts_of(uint32_t parts, const float* first, float* accum, uint32_t tid) {
-  if constexpr (kParts < kMaxSplitParts) {
-    if (parts != kParts) {
-      sum_parts_of<kNumAccum, kNumMathThreads, kParts + 1>(parts, first, accum, tid);
-      return;
+    for (uint32_t j = 0; j < kNumAccum / 4; ++j) {
+      const float4 v = __ldcg(chunk<kNumMathThreads>(slot0 + q * kSlotFloats, j, tid));
+      accum[4 * j] += v.x, accum[4 * j + 1] += v.y, accum[4 * j + 2] += v.z, accum[4 * j + 3] += v.w;
     }
   }
-  sum_parts<kParts, kNumAccum, kNumMathThreads>(first, accum, tid);
 }
 
 // Returns whether this CTA holds the tile's sum in `accum` (and must store it). All math threads
@@ -73,9 +65,9 @@ __device__ __forceinline__ bool reduce(float* workspace, uint32_t num_slots, uin
   if (!last) return false;
   __threadfence();  // acquire: the other parts' stores are visible to the loads below
   const float* first = slots + static_cast<uint64_t>(split_tile * parts) * kSlotFloats;
-  // Every part, this CTA's own included, from the workspace: a fixed order with no branch between
-  // the loads, so they are all in flight at once (one L2 round trip, not one per part and chunk).
-  sum_parts_of<kNumAccum, kNumMathThreads>(parts, first, accum, tid);
+  // Every part, this CTA's own included, from the workspace in part order (a branch-free batch of
+  // loads per step: one L2 round trip per step, not one per part and chunk).
+  sum_parts<kNumAccum, kNumMathThreads>(parts, first, accum, tid);
   // The next launch's parts may reuse these slots only after this CTA exits (kernel boundary).
   return true;
 }

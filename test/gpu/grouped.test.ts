@@ -322,8 +322,8 @@ describe.skipIf(!gpu.ok)("grouped GEMMs on the GPU", () => {
       expect(() => mGroupedFp8GemmNtMasked({ ...t, maskedM: wrongLength })).toThrow(/maskedM.shape/);
     });
 
-    test("split last round: left-over tiles in 2 parts, partial rows, the same plan again; equal to the unsplit kernel", () => {
-      // 132 SMs: 160 tiles leave 28, 192 leave 60, 168 leave 36 (all split in 2); 224 leave 92 (not split).
+    test("split last round: 2, 3 and 4 parts per left-over tile, partial rows, the same plan again; equal to the unsplit kernel", () => {
+      // 132 SMs: 160 tiles leave 28 (4 parts), 192 leave 60 (2), 168 leave 36 (3); 224 leave 92 (not split).
       const cases: [n: number, mMax: number, maskedM: number[]][] = [
         [4096, 768, [640]], [4096, 768, [768]], [4096, 768, [520]], [4096, 768, [700]],
         [7168, 512, [384, 0]], [7168, 512, [200, 130]],
