@@ -75,6 +75,9 @@ struct Fp8GemmConfig {
   // K-blocks per straight-line pipelined run: the last promotion of each run is not overlapped.
   static constexpr uint32_t kPipelineRun = 4;
   static constexpr bool kOrderedMath = kOrderedMath_ && kBlockM_ >= 128 && !kPipelinedPromotion_;
+  // 128-row tiles: a math warpgroup whose 64 rows are all past the tile's real rows skips its MMAs
+  // and only passes the stages on (not with ordered math, whose turns need both warpgroups).
+  static constexpr bool kIdleEmptyWarpgroup = kBlockM_ == 128 && !kOrderedMath;
   // Contiguous 256-row tiles: when the two 128-row waves belong to different experts (a segment
   // boundary at row 128 of the tile), the tile runs one pass over K per wave, each with its own
   // expert's B and B scales, computing only that wave.
@@ -691,6 +694,32 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
       };
       constexpr uint32_t kAllWaves = (1u << kNumWaves) - 1;
       auto all_waves = [&](auto split) { k_loop(split, Constant<kAllWaves>{}); };
+      // A warpgroup whose 64 rows all lie past the tile's real rows (the last m-block of a masked group
+      // or of M) would compute only rows that are never stored: it takes each stage of the pass as it
+      // lands and hands it back, and the other warpgroup has the tensor cores to itself.
+      auto idle_pass = [&]() {
+        auto consume = [&](uint32_t s) {
+          ptx::mbarrier_wait(full + s, phase);
+          release_stage<Cfg>(empty + s, lane);
+        };
+        auto consume_run = [&](uint32_t count) {
+          for (uint32_t i = 0; i < count; ++i) {
+            consume(stage);
+            if (++stage == kNumStages) stage = 0, phase ^= 1;
+          }
+          release = stage;  // the pipelined loop's release cursor moves with its stages
+        };
+        if (Cfg::kSplitLastRound && tile.split != 0) {
+          consume_run(tile.split_kb<kNumKBlocks>(tile.split_part() + 1) - tile.split_kb<kNumKBlocks>(tile.split_part()));
+        } else if constexpr (Cfg::kStageAligned) {
+          for (uint32_t r = 0; r < Cfg::kNumRounds; ++r) {  // padding slots included
+            static_for<0, kNumStages>([&](auto s) { consume(decltype(s)::kValue); });
+            phase ^= 1;
+          }
+        } else {
+          consume_run(kNumKBlocks);
+        }
+      };
       if constexpr (Cfg::kSplitWaves) {
         if (tile.group1 != tile.group) {
           // Waves of two experts: wave 0 against the first's B, then wave 1 against the second's.
@@ -703,6 +732,8 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
         } else {
           with_split_col<Cfg>(cursor.split_col, all_waves);
         }
+      } else if (Cfg::kIdleEmptyWarpgroup && wg * 64 >= tile.row_limit) {
+        idle_pass();
       } else {
         with_split_col<Cfg>(cursor.split_col, all_waves);
       }
