@@ -18,6 +18,9 @@
 //         release empty[s] (every CTA of the cluster: they all write into this stage)
 //         final_accum += accum * sa[row] * sb[col range]      <- the promotion (two-level accumulation)
 //       (pipelined promotion: kb + 1's MMAs go into a second accumulator before kb is promoted)
+//       (a warpgroup whose 64 rows are all past the tile's real rows only waits and releases)
+//       split part (last round, scheduler.cuh): its k-blocks only; partial sums to the workspace,
+//         the tile's last part to arrive adds them up (split_k.cuh) and runs the epilogue
 //       epilogue: bf16 -> swizzled smem -> TMA store, or direct stores
 //
 // Template constants are fixed per JIT configuration; M is a runtime argument.
@@ -67,8 +70,8 @@ struct Fp8GemmConfig {
   // promotes (the tensor core is not left to the other warpgroup alone). Costs a second BLOCK_N / 2
   // register accumulator, so only one wave (BLOCK_M <= 128) and staged B scales (read by index).
   static constexpr bool kPipelinedPromotion = kPipelinedPromotion_;
-  // Dense and masked layouts: the left-over tiles of the last round are split along K across the idle CTAs
-  // (scheduler.cuh, split_k.cuh); the partial sums go through a global workspace of
+  // Dense and masked layouts: the left-over tiles of the last round are split along K across the
+  // idle CTAs (scheduler.cuh, split_k.cuh); the partial sums go through a global workspace of
   // kSplitSlotFloats floats per CTA of the grid plus one u32 counter per CTA.
   static constexpr bool kSplitLastRound = kSplitLastRound_;
   static constexpr uint32_t kSplitSlotFloats = kBlockM_ * kBlockN_;

@@ -7,10 +7,10 @@
 // m-block when A is multicast). Both CTAs of a cluster walk the same units in the same order, so
 // their TMA rings stay in lock step; each takes its half by cluster rank.
 //
-// Dense and masked layouts may split the last round of tiles along K (kSplitLastRound): with T tiles on C
-// CTAs, the first R = floor(T / C) rounds are whole tiles, and the L = T - R C tiles left over
-// would keep L CTAs busy for a whole tile time while C - L idle. Instead each of them is cut into
-// s = min(C / L, kMaxSplitParts, k-blocks / kMinKBlocksPerPart) parts of consecutive k-blocks,
+// Dense and masked layouts may split the last round of tiles along K (kSplitLastRound): with T
+// tiles on C CTAs, the first R = floor(T / C) rounds are whole tiles, and the L = T - R C tiles left
+// over would keep L CTAs busy for a whole tile time while C - L idle. Instead each of them is cut
+// into s = min(C / L, kMaxSplitParts, k-blocks / kMinKBlocksPerPart) parts of consecutive k-blocks,
 // and part q of left-over tile t is unit R C + t s + q: every CTA gets at most one part, as its
 // last unit. (split_k.cuh sums the parts.) Masked tile counts come from maskedM on the device, so
 // every CTA derives the same split from the same loads.
