@@ -78,9 +78,10 @@ struct Fp8GemmConfig {
   // K-blocks per straight-line pipelined run: the last promotion of each run is not overlapped.
   static constexpr uint32_t kPipelineRun = 4;
   static constexpr bool kOrderedMath = kOrderedMath_ && kBlockM_ >= 128 && !kPipelinedPromotion_;
-  // 128-row tiles: a math warpgroup whose 64 rows are all past the tile's real rows skips its MMAs
-  // and only passes the stages on (not with ordered math, whose turns need both warpgroups).
-  static constexpr bool kIdleEmptyWarpgroup = kBlockM_ == 128 && !kOrderedMath;
+  // 128-row pipelined tiles: a math warpgroup whose 64 rows are all past the tile's real rows skips
+  // its MMAs and only passes the stages on. (In the serial loop the extra branch made ptxas
+  // serialise the WGMMAs of 128 x 160 tiles, warning C7520; ordered math needs both warpgroups.)
+  static constexpr bool kIdleEmptyWarpgroup = kBlockM_ == 128 && kPipelinedPromotion_;
   // Contiguous 256-row tiles: when the two 128-row waves belong to different experts (a segment
   // boundary at row 128 of the tile), the tile runs one pass over K per wave, each with its own
   // expert's B and B scales, computing only that wave.
