@@ -370,15 +370,22 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
             ptx::tma_load_2d(smem_sfa + stage * Cfg::kSmemSfa / 4, tmap_sfa, full + stage, sfa_x,
                              sfa_y0 + static_cast<int32_t>(kb));
           };
-          if (Cfg::kSplitLastRound && tile.split != 0) {
-            // A split part (this CTA's last unit): its k-blocks with run-time stage indices.
-            const uint32_t kb_end = tile.split_kb<kNumKBlocks>(tile.split_part() + 1);
-            for (uint32_t kb = tile.split_kb<kNumKBlocks>(tile.split_part()); kb < kb_end; ++kb) {
-              ptx::mbarrier_wait(empty + stage, phase ^ 1);
-              load_k_block(kb, stage);
-              if (++stage == kNumStages) stage = 0, phase ^= 1;
+          // (Split paths sit behind `if constexpr`: compiled into kernels that cannot split, their
+          // extra call sites kept NVVM from inlining the k-block of 128 x 160 serial tiles, and
+          // ptxas then serialised its WGMMAs, warning C7520.)
+          if constexpr (Cfg::kSplitLastRound) {
+            if (tile.split != 0) {
+              // A split part (this CTA's last unit): its k-blocks with run-time stage indices.
+              const uint32_t kb_end = tile.split_kb<kNumKBlocks>(tile.split_part() + 1);
+              for (uint32_t kb = tile.split_kb<kNumKBlocks>(tile.split_part()); kb < kb_end; ++kb) {
+                ptx::mbarrier_wait(empty + stage, phase ^ 1);
+                load_k_block(kb, stage);
+                if (++stage == kNumStages) stage = 0, phase ^= 1;
+              }
+              continue;
             }
-          } else if constexpr (Cfg::kStageAligned) {
+          }
+          if constexpr (Cfg::kStageAligned) {
             for (uint32_t round = 0; round < Cfg::kNumRounds; ++round) {
               // Not unrolled: this warp has 40 registers, and its stage arithmetic costs the math nothing.
               #pragma unroll 1
@@ -577,16 +584,20 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
             hand_back_padding(real);
             phase ^= 1;
           };
-          if (Cfg::kSplitLastRound && tile.split != 0) {
-            // A split part: runs over its k-blocks with run-time stage indices, the rest one run.
-            constexpr uint32_t kRun = Cfg::kPipelineRun;
-            uint32_t kb0 = tile.split_kb<kNumKBlocks>(tile.split_part());
-            const uint32_t kb_end = tile.split_kb<kNumKBlocks>(tile.split_part() + 1);
-            for (; kb0 + kRun <= kb_end; kb0 += kRun) run_k_blocks(kb0, Constant<kRun>{});
-            static_for<1, kRun>([&](auto rest) {
-              if (kb_end - kb0 == decltype(rest)::kValue) run_k_blocks(kb0, rest);
-            });
-          } else if constexpr (Cfg::kStageAligned) {
+          if constexpr (Cfg::kSplitLastRound) {
+            if (tile.split != 0) {
+              // A split part: runs over its k-blocks with run-time stage indices, the rest one run.
+              constexpr uint32_t kRun = Cfg::kPipelineRun;
+              uint32_t kb0 = tile.split_kb<kNumKBlocks>(tile.split_part());
+              const uint32_t kb_end = tile.split_kb<kNumKBlocks>(tile.split_part() + 1);
+              for (; kb0 + kRun <= kb_end; kb0 += kRun) run_k_blocks(kb0, Constant<kRun>{});
+              static_for<1, kRun>([&](auto rest) {
+                if (kb_end - kb0 == decltype(rest)::kValue) run_k_blocks(kb0, rest);
+              });
+              return;
+            }
+          }
+          if constexpr (Cfg::kStageAligned) {
             for (uint32_t r = 0; r + 1 < Cfg::kNumRounds; ++r) round(r, Constant<kNumStages>{});
             round(Cfg::kNumRounds - 1, Constant<Cfg::kLastRoundKBlocks>{});
           } else {
@@ -661,13 +672,17 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
             promote<Cfg, kNumAccum>(final_accum + w * kNumAccum, accum, sa_lo[w], sa_hi[w], sb_left, sb_right, split.value());
           }
         };
-        if (Cfg::kSplitLastRound && tile.split != 0) {
-          const uint32_t kb_end = tile.split_kb<kNumKBlocks>(tile.split_part() + 1);
-          for (uint32_t kb = tile.split_kb<kNumKBlocks>(tile.split_part()); kb < kb_end; ++kb) {  // a split part: run-time stages
-            k_block(kb, stage, Constant<0>{});
-            if (++stage == kNumStages) stage = 0, phase ^= 1;
+        if constexpr (Cfg::kSplitLastRound) {
+          if (tile.split != 0) {
+            const uint32_t kb_end = tile.split_kb<kNumKBlocks>(tile.split_part() + 1);
+            for (uint32_t kb = tile.split_kb<kNumKBlocks>(tile.split_part()); kb < kb_end; ++kb) {  // a split part: run-time stages
+              k_block(kb, stage, Constant<0>{});
+              if (++stage == kNumStages) stage = 0, phase ^= 1;
+            }
+            return;
           }
-        } else if constexpr (Cfg::kStageAligned) {
+        }
+        if constexpr (Cfg::kStageAligned) {
           // One round: kReal k-blocks in stages 0.., then the padding slots handed straight back.
           auto round = [&](uint32_t r, auto real, auto last_round) {
             constexpr uint32_t kReal = decltype(real)::kValue;
@@ -713,9 +728,13 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
           }
           release = stage;  // the pipelined loop's release cursor moves with its stages
         };
-        if (Cfg::kSplitLastRound && tile.split != 0) {
-          consume_run(tile.split_kb<kNumKBlocks>(tile.split_part() + 1) - tile.split_kb<kNumKBlocks>(tile.split_part()));
-        } else if constexpr (Cfg::kStageAligned) {
+        if constexpr (Cfg::kSplitLastRound) {
+          if (tile.split != 0) {
+            consume_run(tile.split_kb<kNumKBlocks>(tile.split_part() + 1) - tile.split_kb<kNumKBlocks>(tile.split_part()));
+            return;
+          }
+        }
+        if constexpr (Cfg::kStageAligned) {
           for (uint32_t r = 0; r < Cfg::kNumRounds; ++r) {  // padding slots included
             static_for<0, kNumStages>([&](auto s) { consume(decltype(s)::kValue); });
             phase ^= 1;
@@ -736,8 +755,12 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
         } else {
           with_split_col<Cfg>(cursor.split_col, all_waves);
         }
-      } else if (Cfg::kIdleEmptyWarpgroup && wg * 64 >= tile.row_limit) {
-        idle_pass();
+      } else if constexpr (Cfg::kIdleEmptyWarpgroup) {
+        if (wg * 64 >= tile.row_limit) {
+          idle_pass();
+        } else {
+          with_split_col<Cfg>(cursor.split_col, all_waves);
+        }
       } else {
         with_split_col<Cfg>(cursor.split_col, all_waves);
       }
