@@ -4,10 +4,11 @@
  * comparisons), re-encodes a tensor map only when a pointer moved, and launches: a warm call
  * allocates nothing and parses nothing.
  *
- * A plan that splits its last round of tiles (`config.splitLastRound`: masked by default) owns a workspace for
- * the partial sums (one FP32 tile and one counter per CTA, 8.5 MB for 128 x 128 tiles on 132 SMs):
- * launches of one such plan must not run concurrently (on one stream, or replays of one graph,
- * they are ordered); make one plan per stream that runs at the same time. `dispose()` frees it.
+ * A plan that splits its last round of tiles (`config.splitLastRound`: masked by default) owns a
+ * workspace for the partial sums (one FP32 tile and one counter per CTA, 8.5 MB for 128 x 128 tiles
+ * on 132 SMs): launches of one such plan must not run concurrently (on one stream, or replays of
+ * one graph, they are ordered); make one plan per stream that runs at the same time. `dispose()`
+ * frees it.
  */
 import { DisposedError, InvalidArgumentError } from "../errors.ts";
 import { getKernel } from "../jit/jit.ts";
