@@ -151,6 +151,8 @@ struct Fp8GemmConfig {
   static_assert(kScaleBSource == 1 || kScaleBSource == 2, "B scales are staged by the math threads (1) or the producer (2)");
   static_assert(!kPipelinedPromotion || (kNumWaves == 1 && !kSingleLevel),
                 "pipelined promotion: one wave, two-level accumulation");
+  static_assert(!kSplitLastRound || kSplitSlotFloats == kNumMathThreads * kBlockN / 2,
+                "a split slot holds every math thread's accumulators");
   static_assert(!kSplitLastRound || (kGemmType != GemmType::Contiguous && kClusterSize == 1 && kNumWaves == 1),
                 "the last round is split for dense and masked layouts, without clusters, with one wave");
   static_assert(kSmemBytes <= 232448, "shared memory exceeds the 227 KB a Hopper CTA may use");
@@ -484,6 +486,11 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
         }
       };
       const float* tile_sfb = begin_pass(cursor);
+      // Waits for stage s to land and hands it back unread (padding slots, an idle warpgroup).
+      auto pass_stage_on = [&](uint32_t s) {
+        ptx::mbarrier_wait(full + s, phase);
+        release_stage<Cfg>(empty + s, lane);
+      };
       #pragma unroll
       for (uint32_t i = 0; i < kNumAccum * kNumWaves; ++i) final_accum[i] = 0.0f;
 
@@ -502,10 +509,7 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
         };
         // Stage-aligned rounds: the last round's padding slots (kReal and on) are handed straight back.
         auto hand_back_padding = [&](auto real) {
-          static_for<decltype(real)::kValue, kNumStages>([&](auto s) {
-            ptx::mbarrier_wait(full + decltype(s)::kValue, phase);
-            release_stage<Cfg>(empty + decltype(s)::kValue, lane);
-          });
+          static_for<decltype(real)::kValue, kNumStages>([&](auto s) { pass_stage_on(decltype(s)::kValue); });
         };
         if constexpr (Cfg::kPipelinedPromotion) {
           // Buffer b holds the k-block in flight; k-block kb always lands in buffer kb % 2, and the
@@ -717,13 +721,9 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
       // or of M) would compute only rows that are never stored: it takes each stage of the pass as it
       // lands and hands it back, and the other warpgroup has the tensor cores to itself.
       auto idle_pass = [&]() {
-        auto consume = [&](uint32_t s) {
-          ptx::mbarrier_wait(full + s, phase);
-          release_stage<Cfg>(empty + s, lane);
-        };
         auto consume_run = [&](uint32_t count) {
           for (uint32_t i = 0; i < count; ++i) {
-            consume(stage);
+            pass_stage_on(stage);
             if (++stage == kNumStages) stage = 0, phase ^= 1;
           }
           release = stage;  // the pipelined loop's release cursor moves with its stages
@@ -736,7 +736,7 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
         }
         if constexpr (Cfg::kStageAligned) {
           for (uint32_t r = 0; r < Cfg::kNumRounds; ++r) {  // padding slots included
-            static_for<0, kNumStages>([&](auto s) { consume(decltype(s)::kValue); });
+            static_for<0, kNumStages>([&](auto s) { pass_stage_on(decltype(s)::kValue); });
             phase ^= 1;
           }
         } else {

@@ -81,17 +81,17 @@ struct TileScheduler {
     if constexpr (kSplitLastRound) plan_split();
   }
 
-  // Units of group g (masked): its m-units times the n-units.
-  __host__ __device__ uint32_t units_of_group(uint32_t g) const {
-    return ceil_div(ceil_div(masked_rows(g), kBlockM), kClusterM) * kNumNUnits;
+  // Units covering `rows` rows: their m-units times the n-units.
+  __host__ __device__ static uint32_t units_of_rows(uint32_t rows) {
+    return ceil_div(ceil_div(rows, kBlockM), kClusterM) * kNumNUnits;
   }
 
   __host__ __device__ void plan_split() {
     uint32_t total = 0;
     if constexpr (kGemmType == GemmType::Masked) {
-      for (uint32_t g = 0; g < kNumGroups; ++g) total += units_of_group(g);
+      for (uint32_t g = 0; g < kNumGroups; ++g) total += units_of_rows(masked_rows(g));
     } else {
-      total = ceil_div(ceil_div(m, kBlockM), kClusterM) * kNumNUnits;
+      total = units_of_rows(m);
     }
     const uint32_t whole = total / unit_stride * unit_stride;
     const uint32_t left = total - whole;
@@ -116,7 +116,7 @@ struct TileScheduler {
     group_cursor = g;
     if (g < kNumGroups) {
       group_rows = masked_rows(g);
-      group_units = ceil_div(ceil_div(group_rows, kBlockM), kClusterM) * kNumNUnits;
+      group_units = units_of_rows(group_rows);
     }
   }
 

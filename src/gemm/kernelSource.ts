@@ -3,7 +3,7 @@
  * name into a fixed skeleton that instantiates cuda/bungemm/fp8_gemm.cuh.
  */
 import { renderTemplate } from "../jit/template.ts";
-import { SCALE_B_SOURCE_CODE, type GemmProblem, type KernelConfig } from "./config.ts";
+import { SCALE_B_SOURCE_CODE, splitWorkspaceBytes, type GemmProblem, type KernelConfig } from "./config.ts";
 
 const GEMM_TYPE_CPP = { dense: "Dense", contiguous: "Contiguous", masked: "Masked" } as const;
 
@@ -29,6 +29,7 @@ extern "C" __global__ void __launch_bounds__({{kernelName}}_config::Cfg::kNumThr
     bungemm::uint32_t stage_tx_bytes, float* split_workspace) {
   using Cfg = {{kernelName}}_config::Cfg;
   static_assert(Cfg::kSmemBytes == {{sharedBytes}}u, "host and kernel disagree on the shared-memory size");
+  static_assert(Cfg::kSplitSlotFloats * 4 + 4 == {{splitBytesPerCta}}u, "host and kernel disagree on the split workspace");
   bungemm::fp8_gemm_impl<Cfg>(&tmap_a, &tmap_b, &tmap_sfa, &tmap_d, sfb, d, c, grouped_layout, m, stage_tx_bytes,
                                 split_workspace);
 }
@@ -89,5 +90,6 @@ export function gemmKernelSource(p: GemmProblem, cfg: KernelConfig, sharedBytes:
     singleLevel,
     kernelName: gemmKernelName(p, cfg, singleLevel),
     sharedBytes,
+    splitBytesPerCta: splitWorkspaceBytes(cfg, 1),
   });
 }

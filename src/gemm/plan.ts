@@ -136,7 +136,8 @@ export class GemmPlan {
       this.splitWorkspace = DeviceBuffer.alloc(device, splitWorkspaceBytes(cfg, this.launch.grid[0]));
       memsetD8(this.splitWorkspace, 0);
     }
-    this.args.set("split_workspace", 0n);
+    // Fixed for the plan's life (`run` refuses a disposed plan before it could reach the kernel).
+    this.args.set("split_workspace", this.splitWorkspace?.ptr ?? 0n);
   }
 
   /** Frees the split-K workspace (if any); `run` then throws DisposedError. Idempotent. */
@@ -182,7 +183,6 @@ export class GemmPlan {
     this.args.set("d", ops.d.ptr);
     this.args.set("c", ops.c !== undefined ? ops.c.ptr : 0n);
     this.args.set("grouped_layout", ops.groupedLayout !== undefined ? ops.groupedLayout.ptr : 0n);
-    if (this.splitWorkspace !== undefined) this.args.set("split_workspace", this.splitWorkspace.ptr);
     this.launch.stream = stream;
     launchKernel(this.fn, this.launch, this.args);
   }

@@ -5,11 +5,9 @@
  * stores exactly the rows that hold a real expert; 128-row tiles keep one expert each.
  */
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { contiguousLayout } from "../../src/gemm/moeLayout.ts";
 import { nvccPath } from "./../support/compilers.ts";
+import { buildHostFixture, runHostFixture } from "./../support/hostFixture.ts";
 
 const nvcc = nvccPath();
 if (nvcc === undefined) console.warn("skipping the contiguous scheduler's host build: no nvcc");
@@ -23,21 +21,14 @@ interface TileSeen {
 
 /** Builds the scheduler for `mIndices` and returns the tiles it walks. */
 function walk(mIndices: Int32Array, numExperts: number, blockM: 128 | 256): TileSeen[] {
-  const dir = mkdtempSync(join(tmpdir(), "bungemm-contiguous-"));
-  writeFileSync(join(dir, "layout.h"), [
+  const layout = [
     `constexpr unsigned kLayoutRows = ${mIndices.length};`,
     `constexpr unsigned kNumExperts = ${numExperts};`,
     `constexpr unsigned kBlockM = ${blockM};`,
     `const bungemm::int32_t kLayout[kLayoutRows] = {${[...mIndices].join(", ")}};`,
     "",
-  ].join("\n"));
-  const exe = join(dir, "tiles");
-  const build = Bun.spawnSync([nvcc as string, "-std=c++17", `-I${join(import.meta.dir, "../../cuda")}`, `-I${dir}`,
-    join(import.meta.dir, "fixtures/contiguousTiles.cu"), "-o", exe]);
-  if (build.exitCode !== 0) throw new Error(build.stderr.toString());
-  const run = Bun.spawnSync([exe]);
-  if (run.exitCode !== 0) throw new Error(run.stderr.toString());
-  return JSON.parse(run.stdout.toString()) as TileSeen[];
+  ].join("\n");
+  return runHostFixture<TileSeen[]>(buildHostFixture(nvcc as string, "contiguousTiles.cu", { "layout.h": layout }));
 }
 
 describe.skipIf(nvcc === undefined)("contiguous tile scheduler (host build)", () => {

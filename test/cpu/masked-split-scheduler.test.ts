@@ -5,10 +5,8 @@
  * the parts never outnumber the CTAs (the workspace has one slot per CTA).
  */
 import { beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { nvccPath } from "./../support/compilers.ts";
+import { buildHostFixture, runHostFixture } from "./../support/hostFixture.ts";
 
 const nvcc = nvccPath();
 if (nvcc === undefined) console.warn("skipping the masked split scheduler's host build: no nvcc");
@@ -31,9 +29,7 @@ const BLOCK_M = 128;
 let exe = "";
 
 function walk(kBlocks: 56 | 24, mMax: number, ctas: number, maskedM: number[]): Unit[] {
-  const run = Bun.spawnSync([exe, String(kBlocks), String(mMax), String(ctas), ...maskedM.map(String)]);
-  if (run.exitCode !== 0) throw new Error(`fixture exited ${run.exitCode}: ${run.stderr.toString()}`);
-  return JSON.parse(run.stdout.toString()) as Unit[];
+  return runHostFixture<Unit[]>(exe, [String(kBlocks), String(mMax), String(ctas), ...maskedM.map(String)]);
 }
 
 /** Tiles the counts give, clamped as the kernel clamps them: "group:mBlock:nBlock". */
@@ -91,11 +87,7 @@ function checkWalk(units: Unit[], kBlocks: number, mMax: number, ctas: number, m
 
 describe.skipIf(nvcc === undefined)("masked split of the last round (host build)", () => {
   beforeAll(() => {
-    const dir = mkdtempSync(join(tmpdir(), "bungemm-masked-split-"));
-    exe = join(dir, "tiles");
-    const build = Bun.spawnSync([nvcc as string, "-std=c++17", `-I${join(import.meta.dir, "../../cuda")}`,
-      join(import.meta.dir, "fixtures/maskedSplitTiles.cu"), "-o", exe]);
-    if (build.exitCode !== 0) throw new Error(build.stderr.toString());
+    exe = buildHostFixture(nvcc as string, "maskedSplitTiles.cu");
   }, 120_000);
 
   test("72 tiles on 32 CTAs: two whole rounds, then 8 tiles in 4 parts of 14 k-blocks", () => {
