@@ -20,22 +20,25 @@ export const HOPPER_LIMITS: DeviceLimits = { numSms: 132, maxSharedBytes: 232448
 /**
  * Every (BLOCK_M, BLOCK_N, cluster) the heuristics consider, for every GEMM type and output path.
  * N and K are template constants too, but only through loop bounds and the B-scale buffer; K is
- * taken large (16384: the smallest stage counts) and N odd-sized for the plain-store variants.
+ * taken large (16384: the smallest stage counts) and N odd-sized for the plain-store variants. One
+ * masked variant at K = 2048 (a §7 shape) compiles the pipelined loop that is not stage-aligned
+ * (16 k-blocks in 5 stages), which K = 16384 never selects.
  */
 export function reachableKernels(limits: DeviceLimits = HOPPER_LIMITS): ReachableKernel[] {
-  const variants: { gemmType: GemmType; outDtype: OutDType; accumulate: boolean; n: number }[] = [
+  const variants: { gemmType: GemmType; outDtype: OutDType; accumulate: boolean; n: number; k?: number }[] = [
     { gemmType: "dense", outDtype: "bf16", accumulate: false, n: 7168 },
     { gemmType: "dense", outDtype: "bf16", accumulate: false, n: 2111 },
     { gemmType: "dense", outDtype: "f32", accumulate: false, n: 7168 },
     { gemmType: "dense", outDtype: "f32", accumulate: true, n: 7168 },
     { gemmType: "contiguous", outDtype: "bf16", accumulate: false, n: 4096 },
     { gemmType: "masked", outDtype: "bf16", accumulate: false, n: 4096 },
+    { gemmType: "masked", outDtype: "bf16", accumulate: false, n: 7168, k: 2048 },
   ];
   const out: ReachableKernel[] = [];
   for (const v of variants) {
     const numGroups = v.gemmType === "dense" ? 1 : 8;
     // Enough rows that every cluster mode is a candidate.
-    const problem: GemmProblem = { ...v, m: 4096, k: 16384, numGroups, expectedM: 4096 };
+    const problem: GemmProblem = { ...v, m: 4096, k: v.k ?? 16384, numGroups, expectedM: 4096 };
     for (const config of candidateConfigs(problem, limits)) {
       out.push({ problem, config });
       // Both issue orders are reachable through overrides; the ordered one exists only for BLOCK_M = 128.

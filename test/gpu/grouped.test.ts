@@ -295,6 +295,28 @@ describe.skipIf(!gpu.ok)("grouped GEMMs on the GPU", () => {
       }
     });
 
+    test("partial tiles: real rows ending anywhere in either warpgroup, N cut inside a tile", () => {
+      // Per group, the real rows end at 8, 13, 64 (the first warpgroup's last row), 71, 120, 127, 135
+      // (in the next m-block) and 3; rows past them must stay unwritten. N = 320 leaves the last tile's
+      // second 64-column panel outside D.
+      // K = 2048: the B scales are staged by the math warps (fetched ahead on pipelined tiles).
+      const G = 8, mMax = 136, n = 320, k = 2048;
+      const counts = [8, 13, 64, 71, 120, 127, 135, 3];
+      using inputs = maskedInputs(device, G, mMax, n, k);
+      const tiles: ConfigOverride[] = [
+        {},
+        { blockM: 128, blockN: 128 },
+        { blockM: 128, blockN: 128, pipelinedPromotion: false, splitLastRound: false },
+        { blockM: 256, blockN: 128 },
+      ];
+      for (const config of tiles) {
+        const plan = planMGroupedFp8GemmNtMasked(device, { mMax, n, k, numGroups: G, expectedM: 96 }, { config });
+        const r = runMasked(device, inputs, counts, plan);
+        report(`partial tiles, config ${JSON.stringify(config)}`, r);
+        expectGood(r);
+      }
+    });
+
     test("BLOCK_M = 64 and a 2-CTA cluster sharing B", () => {
       const G = 3, mMax = 300, n = 512, k = 1024;
       using inputs = maskedInputs(device, G, mMax, n, k);
