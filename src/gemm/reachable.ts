@@ -20,9 +20,10 @@ export const HOPPER_LIMITS: DeviceLimits = { numSms: 132, maxSharedBytes: 232448
 /**
  * Every (BLOCK_M, BLOCK_N, cluster) the heuristics consider, for every GEMM type and output path.
  * N and K are template constants too, but only through loop bounds and the B-scale buffer; K is
- * taken large (16384: the smallest stage counts) and N odd-sized for the plain-store variants. One
- * masked variant at K = 2048 (a §7 shape) compiles the pipelined loop that is not stage-aligned
- * (16 k-blocks in 5 stages), which K = 16384 never selects.
+ * taken large (16384: the smallest stage counts) and N odd-sized for the plain-store variants. K =
+ * 16384 always walks whole rounds of stages, so grouped variants at K = 2048 (a §7 shape: 16
+ * k-blocks in 5 stages, math-staged B scales) and K = 512 (4 k-blocks, producer-staged B scales)
+ * compile the loops with run-time stage indices too (128 x 112 pipelined spilled only there).
  */
 export function reachableKernels(limits: DeviceLimits = HOPPER_LIMITS): ReachableKernel[] {
   const variants: { gemmType: GemmType; outDtype: OutDType; accumulate: boolean; n: number; k?: number }[] = [
@@ -33,6 +34,8 @@ export function reachableKernels(limits: DeviceLimits = HOPPER_LIMITS): Reachabl
     { gemmType: "contiguous", outDtype: "bf16", accumulate: false, n: 4096 },
     { gemmType: "masked", outDtype: "bf16", accumulate: false, n: 4096 },
     { gemmType: "masked", outDtype: "bf16", accumulate: false, n: 7168, k: 2048 },
+    { gemmType: "masked", outDtype: "bf16", accumulate: false, n: 4096, k: 512 },
+    { gemmType: "contiguous", outDtype: "bf16", accumulate: false, n: 4096, k: 512 },
   ];
   const out: ReachableKernel[] = [];
   for (const v of variants) {

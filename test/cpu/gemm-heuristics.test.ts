@@ -187,6 +187,8 @@ describe("resolveConfig (overrides)", () => {
     expect(() => resolveConfig(p, H200, { blockM: 256, blockN: 96, clusterN: 2 })).toThrow(/BLOCK_N = 128 and the TMA-store/);
     expect(() => resolveConfig(p, H200, { blockM: 256, blockN: 128, pipelinedPromotion: true })).toThrow(/pipelinedPromotion.*BLOCK_M <= 128/);
     expect(() => resolveConfig(p, H200, { blockM: 128, blockN: 160, pipelinedPromotion: true })).toThrow(/BLOCK_N <= 128/);
+    expect(() => resolveConfig(p, H200, { blockM: 128, blockN: 112, pipelinedPromotion: true })).toThrow(/not 128 x 112/);
+    expect(resolveConfig(p, H200, { blockM: 64, blockN: 112, pipelinedPromotion: true }).pipelinedPromotion).toBe(true);
     expect(() => resolveConfig(p, H200, { blockM: 128, blockN: 128, clusterM: 2, clusterN: 2 })).toThrow(/not both/);
     expect(() => resolveConfig(p, H200, { blockM: 128, blockN: 128, numStages: 12 })).toThrow(/shared memory/);
     const grouped: GemmProblem = { gemmType: "contiguous", m: 4096, n: 4096, k: 7168, numGroups: 4, outDtype: "bf16", accumulate: false };

@@ -28,7 +28,7 @@ if (typeof compiler === "string") console.warn(`skipping reachable-configuration
 const kernels = reachableKernels();
 const groups = new Map<string, typeof kernels>();
 for (const r of kernels) {
-  const key = `${r.problem.gemmType} ${r.problem.outDtype}${r.problem.accumulate ? "+C" : ""} N=${r.problem.n}`;
+  const key = `${r.problem.gemmType} ${r.problem.outDtype}${r.problem.accumulate ? "+C" : ""} N=${r.problem.n} K=${r.problem.k}`;
   groups.set(key, [...(groups.get(key) ?? []), r]);
 }
 
