@@ -63,9 +63,9 @@ struct Fp8GemmConfig {
   static constexpr bool kProducerScalesB = kScaleBSource == 2;
   static constexpr uint32_t kSfbSlotFloats = (2 * ((kShapeK_ + 127) / 128) + 3) / 4 * 4;
   static constexpr uint32_t kNumSfbSlots = kProducerScalesB ? 2 : 1;
-  // Math-staged B scales of pipelined (128-row) tiles: the next tile's are loaded into registers
-  // before this tile's epilogue, so their global-load latency does not sit between two k-loops.
-  // (256-row tiles spilled with the two extra live registers.)
+  // Math-staged B scales of pipelined (64- and 128-row) tiles: the next tile's are loaded into
+  // registers before this tile's epilogue, so their global-load latency does not sit between two
+  // k-loops (run 35). Not in the serial loop: 256 x 128 tiles spilled with the extra live registers.
   static constexpr bool kPrefetchSfb = !kProducerScalesB && kPipelinedPromotion_;
   // Two math warpgroups take turns issuing their k-block's WGMMAs (0, 1, 0, 1, ...), so one
   // promotes while the other's MMAs run instead of both promoting at once with the tensor cores idle.
