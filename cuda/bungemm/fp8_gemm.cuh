@@ -414,8 +414,8 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
           if constexpr (Cfg::kSplitLastRound) {
             if (tile.split != 0) {
               // A split part (this CTA's last unit): its k-blocks with run-time stage indices.
-              const uint32_t kb_end = tile.split_kb<kNumKBlocks>(tile.split_part() + 1);
-              for (uint32_t kb = tile.split_kb<kNumKBlocks>(tile.split_part()); kb < kb_end; ++kb) {
+              const uint32_t kb_end = tile.split_kb_end<kNumKBlocks>();
+              for (uint32_t kb = tile.split_kb_begin<kNumKBlocks>(); kb < kb_end; ++kb) {
                 ptx::mbarrier_wait(empty + stage, phase ^ 1);
                 load_k_block(kb, stage);
                 if (++stage == kNumStages) stage = 0, phase ^= 1;
@@ -637,8 +637,8 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
             if (tile.split != 0) {
               // A split part: runs over its k-blocks with run-time stage indices, the rest one run.
               constexpr uint32_t kRun = Cfg::kPipelineRun;
-              uint32_t kb0 = tile.split_kb<kNumKBlocks>(tile.split_part());
-              const uint32_t kb_end = tile.split_kb<kNumKBlocks>(tile.split_part() + 1);
+              uint32_t kb0 = tile.split_kb_begin<kNumKBlocks>();
+              const uint32_t kb_end = tile.split_kb_end<kNumKBlocks>();
               for (; kb0 + kRun <= kb_end; kb0 += kRun) run_k_blocks(kb0, Constant<kRun>{});
               static_for<1, kRun>([&](auto rest) {
                 if (kb_end - kb0 == decltype(rest)::kValue) run_k_blocks(kb0, rest);
@@ -723,8 +723,8 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
         };
         if constexpr (Cfg::kSplitLastRound) {
           if (tile.split != 0) {
-            const uint32_t kb_end = tile.split_kb<kNumKBlocks>(tile.split_part() + 1);
-            for (uint32_t kb = tile.split_kb<kNumKBlocks>(tile.split_part()); kb < kb_end; ++kb) {  // a split part: run-time stages
+            const uint32_t kb_end = tile.split_kb_end<kNumKBlocks>();
+            for (uint32_t kb = tile.split_kb_begin<kNumKBlocks>(); kb < kb_end; ++kb) {  // a split part: run-time stages
               k_block(kb, stage, Constant<0>{});
               if (++stage == kNumStages) stage = 0, phase ^= 1;
             }
@@ -775,7 +775,7 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
         };
         if constexpr (Cfg::kSplitLastRound) {
           if (tile.split != 0) {
-            consume_run(tile.split_kb<kNumKBlocks>(tile.split_part() + 1) - tile.split_kb<kNumKBlocks>(tile.split_part()));
+            consume_run(tile.split_kb_end<kNumKBlocks>() - tile.split_kb_begin<kNumKBlocks>());
             return;
           }
         }

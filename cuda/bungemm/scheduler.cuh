@@ -40,6 +40,11 @@ struct Tile {
   // First k-block of part `part` (the part's range ends where part + 1 begins).
   template <uint32_t kNumKBlocks>
   __host__ __device__ uint32_t split_kb(uint32_t part) const { return part * kNumKBlocks / split_parts(); }
+  // This unit's k-blocks: [split_kb_begin, split_kb_end).
+  template <uint32_t kNumKBlocks>
+  __host__ __device__ uint32_t split_kb_begin() const { return split_kb<kNumKBlocks>(split_part()); }
+  template <uint32_t kNumKBlocks>
+  __host__ __device__ uint32_t split_kb_end() const { return split_kb<kNumKBlocks>(split_part() + 1); }
 };
 
 // A split part covers at least this many k-blocks: the fix-up (store a 128 x 128 FP32 tile, count

@@ -24,9 +24,8 @@ __device__ __forceinline__ float4* chunk(float* slot, uint32_t j, uint32_t tid) 
 // all in flight at once, then one batch per further part (NOTES: batching more than two parts
 // spilled the tightest tiles, run 30).
 template <uint32_t kNumAccum, uint32_t kNumMathThreads>
-__device__ __forceinline__ void sum_parts(uint32_t parts, const float* first, float* accum, uint32_t tid) {
+__device__ __forceinline__ void sum_parts(uint32_t parts, float* slot0, float* accum, uint32_t tid) {
   constexpr uint32_t kSlotFloats = kNumAccum * kNumMathThreads;
-  float* slot0 = const_cast<float*>(first);
   #pragma unroll
   for (uint32_t j = 0; j < kNumAccum / 4; ++j) {
     const float4 a = __ldcg(chunk<kNumMathThreads>(slot0, j, tid));
@@ -64,7 +63,7 @@ __device__ __forceinline__ bool reduce(float* workspace, uint32_t num_slots, uin
   last = ptx::named_barrier_and(barrier, kNumMathThreads, last);
   if (!last) return false;
   __threadfence();  // acquire: the other parts' stores are visible to the loads below
-  const float* first = slots + static_cast<uint64_t>(split_tile * parts) * kSlotFloats;
+  float* first = slots + static_cast<uint64_t>(split_tile * parts) * kSlotFloats;
   // Every part, this CTA's own included, from the workspace in part order (a branch-free batch of
   // loads per step: one L2 round trip per step, not one per part and chunk).
   sum_parts<kNumAccum, kNumMathThreads>(parts, first, accum, tid);

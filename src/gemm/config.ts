@@ -84,12 +84,26 @@ export const splitWorkspaceBytes = (cfg: Pick<KernelConfig, "blockM" | "blockN">
   ctas * (cfg.blockM * cfg.blockN * 4 + 4);
 
 /**
- * Whether `pipelinedPromotion` is allowed with this tile (registers, wave count). Not 128 x 112: its
- * run-time-stage loop (K whose k-blocks do not fill whole rounds of stages, e.g. K = 512) spilled
- * 12-24 bytes in every variant, and the tile rates 0.78 of 128 x 128 per FLOP when pipelined (run 18).
+ * Whether a straddling BLOCK_N's split column (where its tiles switch to the next 128-row B-scale
+ * block) is a run-time value in the kernel's promotion: the twin of SplitColumns::kCompileTime in
+ * cuda/bungemm/fp8_gemm.cuh, which compiles one k-loop per value only for up to 5 values
+ * (test/cpu/gemm-split-columns.test.ts checks the two agree). Of BLOCK_N <= 128, only 112.
+ */
+export function splitColumnAtRunTime(blockN: number): boolean {
+  if (128 % blockN === 0) return false;
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+  const straddling = Math.floor(((blockN < 128 ? blockN : 129) - 1) / gcd(blockN, 128));
+  return straddling + 1 > 5;
+}
+
+/**
+ * Whether `pipelinedPromotion` is allowed with this tile (registers, wave count). Two math
+ * warpgroups cannot also hold a run-time split column: 128 x 112 spilled 12-24 bytes in its
+ * run-time-stage loop (K = 512) in every variant (with the column at compile time: none), and rated
+ * 0.78 of 128 x 128 per FLOP when pipelined anyway (run 18). One warpgroup (64 x 112) has the room.
  */
 export const pipelinedPromotionFits = (blockM: number, blockN: number): boolean =>
-  blockM <= 128 && blockN <= PIPELINED_MAX_BLOCK_N && !(blockM === 128 && blockN === 112);
+  blockM <= 128 && blockN <= PIPELINED_MAX_BLOCK_N && !(blockM === 128 && splitColumnAtRunTime(blockN));
 /** Two BLOCK_N / 2 accumulators plus the promoted one must fit the math warpgroups' 232 registers. */
 export const PIPELINED_MAX_BLOCK_N = 128;
 

@@ -35,7 +35,7 @@ export function resolveConfig(p: GemmProblem, limits: DeviceLimits, override: Pa
     throw new InvalidArgumentError("config", "BLOCK_M = 256 in a cluster needs BLOCK_N = 128 and the TMA-store epilogue (otherwise its multicast producer spills)", merged);
   }
   if (merged.pipelinedPromotion && !pipelinedPromotionFits(merged.blockM, merged.blockN)) {
-    throw new InvalidArgumentError("config.pipelinedPromotion", `needs BLOCK_M <= 128 and BLOCK_N <= ${PIPELINED_MAX_BLOCK_N}, not 128 x 112`, merged);
+    throw new InvalidArgumentError("config.pipelinedPromotion", `needs BLOCK_M <= 128 and BLOCK_N <= ${PIPELINED_MAX_BLOCK_N}, not 128 x 112 (a run-time split column: it spills)`, merged);
   }
   if (merged.splitLastRound && !splitLastRoundFits(p.gemmType, merged)) {
     throw new InvalidArgumentError("config.splitLastRound", "splits the last round of masked layouts, and of dense ones with BLOCK_N <= 128, without a cluster and with BLOCK_M <= 128", merged);
