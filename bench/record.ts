@@ -235,7 +235,8 @@ export function renderMarkdown(record: BenchRecord): string {
     lines.push(
       "",
       `Clock floor: an empty kernel timed like every row (flush, events, one launch) takes ${fixed(record.host.clockFloorUs, 2)} µs; ` +
-        "every time above includes it (a profiler's kernel duration would not).",
+        "every time above includes it. A profiler's duration of the same launch is shorter by part of it: " +
+        "1.2–1.9 µs by ncu (docs/perf-notes.md, run 38; the empty kernel itself lasts 1.25 µs there).",
     );
   }
   const bringup = record.host.bringup;
