@@ -101,7 +101,8 @@ export function splitColumnAtRunTime(blockN: number): boolean {
  * warpgroups cannot also hold a run-time split column: 128 x 112 spilled 12-24 bytes in its
  * run-time-stage loop (K = 512) in every variant, and rated 0.78 of 128 x 128 per FLOP when
  * pipelined anyway (run 18). Its 7 split columns at compile time instead: clean at K = 512, but 44
- * bytes of spill and a 5 s compile at K = 2048 (docs/perf-notes.md, next steps). One warpgroup (64 x 112) has the room.
+ * bytes of spill and a 5 s compile at K = 2048 (docs/perf-notes.md, next steps). One warpgroup
+ * (64 x 112) has the room.
  */
 export const pipelinedPromotionFits = (blockM: number, blockN: number): boolean =>
   blockM <= 128 && blockN <= PIPELINED_MAX_BLOCK_N && !(blockM === 128 && splitColumnAtRunTime(blockN));
