@@ -87,6 +87,7 @@ if (import.meta.main) {
         Bun.sleepSync(700); // let the previous phase's clock settle out of this one's window
         const from = Date.now();
         const { medianUs } = timer.time(calls[name], { runs, warmup: 3 });
+        // The first 200 ms (warm-up, the clock still moving) stay out of the phase's means.
         phases.push({ label: `${m}x${n}x${k} ${name}`, from: from + 200, to: Date.now(), us: medianUs });
       }
     }
