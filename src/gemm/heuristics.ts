@@ -19,6 +19,7 @@ import {
   stageBytes,
   type DeviceLimits,
   type GemmProblem,
+  type GemmType,
   type KernelConfig,
   type ScaleBSource,
 } from "./config.ts";
@@ -44,6 +45,13 @@ export const SCALE_B_SOURCE_DEFAULT: ScaleBSource = "math-staged";
 /** Up to this many k-blocks the producer ring wins (K = 512 and, at small M, K = 1536: run 13). */
 export const PRODUCER_SCALES_MAX_K_BLOCKS = 12;
 export const scaleBSourceFor = (k: number): ScaleBSource => (numKBlocks(k) <= PRODUCER_SCALES_MAX_K_BLOCKS ? "producer" : SCALE_B_SOURCE_DEFAULT);
+/**
+ * n-units per rasterisation strip (the kernel walks m fastest inside a strip). Masked layouts take
+ * single columns: each B block is read by all of a group's m-blocks one after the other. Same-card
+ * sweeps over the six masked rows (docs/perf-notes.md, run 42): 1 and 2 beat 8 by 1.5-3% at K = 7168
+ * and by 0-1% at K = 2048, 16 and 56 lost. Dense tiles keep 8 (4, 16 and 2 were 0.5-12% slower, run 28).
+ */
+export const rasterGroupNFor = (gemmType: GemmType): number => (gemmType === "masked" ? 1 : 8);
 /** Whether candidates use pipelined promotion where it fits (docs/perf-notes.md, run 12). */
 export const PIPELINED_PROMOTION_DEFAULT = true;
 /** The heuristics' pipelined-promotion setting for a tile. */
@@ -218,7 +226,7 @@ export function candidateConfigs(p: GemmProblem, limits: DeviceLimits): KernelCo
         if (blockM === 256 && clusterM * clusterN > 1 && !twoWaveClusterFits(blockN, tmaStore)) continue;
         const scaleBSource = scaleBSourceFor(p.k);
         out.push({
-          blockM, blockN, numStages, clusterM, clusterN, rasterGroupN: 8, tmaStore,
+          blockM, blockN, numStages, clusterM, clusterN, rasterGroupN: rasterGroupNFor(p.gemmType), tmaStore,
           orderedMath: blockM >= 128 && orderedMathFor(blockM, blockN, p.k),
           scaleBSource,
           pipelinedPromotion: pipelinedPromotionFor(blockM, blockN),

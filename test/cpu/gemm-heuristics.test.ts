@@ -65,6 +65,8 @@ describe("selectConfig", () => {
       expect(c.tmaStore).toBe(p.outDtype === "bf16" && !p.accumulate && p.n % 8 === 0);
       if (p.gemmType === "contiguous") expect(c.clusterM).toBe(1);
       if (p.gemmType === "masked") expect(c.blockM).not.toBe(256);
+      // Masked tiles walk one n-block column at a time; dense and contiguous strips of 8 (runs 28, 42).
+      expect(c.rasterGroupN).toBe(p.gemmType === "masked" ? 1 : 8);
       // Pipelined promotion wherever it fits (one wave, staged B scales, BLOCK_N <= 128), nowhere else.
       expect(c.pipelinedPromotion).toBe(pipelinedPromotionFits(c.blockM, c.blockN));
       if (c.blockM === 256 && c.clusterM * c.clusterN > 1) expect(c.blockN === 128 && c.tmaStore).toBe(true);
