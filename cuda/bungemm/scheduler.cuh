@@ -125,8 +125,10 @@ struct TileScheduler {
     }
   }
 
-  // Grouped rasterisation: units are walked kRasterGroupN n-units at a time, m fastest inside the
-  // strip, so the CTAs running together share a few B blocks and many A blocks in L2.
+  // Grouped rasterisation: the units form strips kRasterGroupN n-units wide and all m-units tall,
+  // walked one strip after another, row by row inside a strip (n fastest), so the CTAs running
+  // together share a few B blocks and many A blocks in L2. With strips of one n-unit (masked plans)
+  // consecutive units walk down one B column.
   __host__ __device__ void rasterize(uint32_t local, uint32_t num_m_units, uint32_t& m_unit, uint32_t& n_unit) const {
     const uint32_t units_per_strip = num_m_units * kRasterGroupN;
     const uint32_t strip = local / units_per_strip;

@@ -46,11 +46,12 @@ export const SCALE_B_SOURCE_DEFAULT: ScaleBSource = "math-staged";
 export const PRODUCER_SCALES_MAX_K_BLOCKS = 12;
 export const scaleBSourceFor = (k: number): ScaleBSource => (numKBlocks(k) <= PRODUCER_SCALES_MAX_K_BLOCKS ? "producer" : SCALE_B_SOURCE_DEFAULT);
 /**
- * n-units per rasterisation strip (the kernel walks m fastest inside a strip). Masked layouts take
- * single columns: each B block is read by all of a group's m-blocks one after the other. Same-card
- * sweeps over the six masked rows (docs/perf-notes.md, run 42): 1 and 2 beat 8 by 1.5-3% at K = 7168
- * and by 0-1% at K = 2048, 16 and 56 lost. Dense tiles keep 8 (4, 16 and 2 were 0.5-12% slower, run 28);
- * contiguous ones too (not swept: their groups have tens of m-blocks, like dense M = 4096).
+ * n-units per rasterisation strip (cuda/bungemm/scheduler.cuh: strips of this many n-blocks, all
+ * m-blocks tall, walked row by row). Masked layouts take single columns: each B block is read by
+ * all of a group's m-blocks one after the other. Same-card sweeps over the six masked rows
+ * (docs/perf-notes.md, run 42): 1 and 2 beat 8 by 1.5-3% at K = 7168 and by 0-1% at K = 2048, 16
+ * and 56 lost. Dense tiles keep 8 (4, 16 and 2 were 0.5-12% slower, run 28); contiguous ones too
+ * (not swept: their groups have tens of m-blocks, like dense M = 4096).
  */
 export const rasterGroupNFor = (gemmType: GemmType): number => (gemmType === "masked" ? 1 : 8);
 /** Whether candidates use pipelined promotion where it fits (docs/perf-notes.md, run 12). */

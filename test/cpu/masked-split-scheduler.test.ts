@@ -28,8 +28,9 @@ const N_BLOCKS = 8; // N = 1024 in 128-column tiles (the fixture's constants)
 const BLOCK_M = 128;
 let exe = "";
 
-function walk(kBlocks: 56 | 24, mMax: number, ctas: number, maskedM: number[]): Unit[] {
-  return runHostFixture<Unit[]>(exe, [String(kBlocks), String(mMax), String(ctas), ...maskedM.map(String)]);
+/** The walk with rasterisation strips of `strip` n-blocks (8: the test's tile orders; 1: what masked plans use). */
+function walk(kBlocks: 56 | 24, mMax: number, ctas: number, maskedM: number[], strip: 1 | 8 = 8): Unit[] {
+  return runHostFixture<Unit[]>(exe, [String(kBlocks), String(strip), String(mMax), String(ctas), ...maskedM.map(String)]);
 }
 
 /** Tiles the counts give, clamped as the kernel clamps them: "group:mBlock:nBlock". */
@@ -118,18 +119,27 @@ describe.skipIf(nvcc === undefined)("masked split of the last round (host build)
     expect(walk(56, 256, 10, [0, 0, 0])).toEqual([]);
   });
 
-  test("random counts and grid sizes", () => {
+  test("random counts and grid sizes, strips of 8 and of 1", () => {
     for (let draw = 0; draw < 40; ++draw) {
       const groups = 1 + Math.floor(Math.random() * 16);
       const mMax = 128 * (1 + Math.floor(Math.random() * 8));
       const maskedM = Array.from({ length: groups }, () => Math.floor(Math.random() * (mMax + 1)));
       const ctas = 1 + Math.floor(Math.random() * 132);
       const kBlocks = Math.random() < 0.5 ? 56 : 24;
+      const strip = draw % 2 === 0 ? 8 : 1;
       try {
-        checkWalk(walk(kBlocks, mMax, ctas, maskedM), kBlocks, mMax, ctas, maskedM);
+        checkWalk(walk(kBlocks, mMax, ctas, maskedM, strip), kBlocks, mMax, ctas, maskedM);
       } catch (e) {
-        throw new Error(`draw ${JSON.stringify({ kBlocks, mMax, ctas, maskedM })}: ${String(e)}`);
+        throw new Error(`draw ${JSON.stringify({ kBlocks, strip, mMax, ctas, maskedM })}: ${String(e)}`);
       }
     }
+  });
+
+  test("strips of 1: consecutive units walk down one n-block column, all of a group's m-blocks", () => {
+    const units = walk(56, 1024, 1, [400, 600], 1); // one CTA: the whole walk order
+    const order = units.map((u) => `${u.group}:${u.mBlock}:${u.nBlock}`);
+    expect(order.slice(0, 6)).toEqual(["0:0:0", "0:1:0", "0:2:0", "0:3:0", "0:0:1", "0:1:1"]);
+    expect(order.slice(32, 38)).toEqual(["1:0:0", "1:1:0", "1:2:0", "1:3:0", "1:4:0", "1:0:1"]);
+    expect(checkWalk(units, 56, 1024, 1, [400, 600])).toBe(1);
   });
 });
