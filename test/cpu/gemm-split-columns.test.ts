@@ -5,25 +5,18 @@
  * (fixtures/splitColumns.cu, nvcc) checks every candidate BLOCK_N over 4096 tile offsets.
  */
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { BLOCK_N_CANDIDATES } from "../../src/gemm/heuristics.ts";
 import { splitColumnAtRunTime } from "../../src/gemm/config.ts";
 import { nvccPath } from "../support/compilers.ts";
+import { buildHostFixture } from "../support/hostFixture.ts";
 
 const nvcc = nvccPath();
 if (nvcc === undefined) console.warn("skipping split-column dispatch test: no nvcc");
 
 describe.skipIf(nvcc === undefined)("straddling tiles: split-column dispatch", () => {
   test("every split column of every candidate BLOCK_N reaches the k-loop unchanged", () => {
-    const dir = mkdtempSync(join(tmpdir(), "bungemm-split-"));
-    const exe = join(dir, "split-columns");
-    // The list goes through a header: nvcc splits -D values at commas.
-    writeFileSync(join(dir, "block_ns.h"), `#define BLOCK_NS ${BLOCK_N_CANDIDATES.join(", ")}\n`);
-    const build = Bun.spawnSync([nvcc as string, "-std=c++17", `-I${join(import.meta.dir, "../../cuda")}`, `-I${dir}`,
-      join(import.meta.dir, "fixtures/splitColumns.cu"), "-o", exe]);
-    expect(build.exitCode, build.stderr.toString()).toBe(0);
+    // The list goes through a header: nvcc splits -D values at commas. (Its report is text, not JSON.)
+    const exe = buildHostFixture(nvcc as string, "splitColumns.cu", { "block_ns.h": `#define BLOCK_NS ${BLOCK_N_CANDIDATES.join(", ")}\n` });
     const run = Bun.spawnSync([exe]);
     const out = run.stdout.toString();
     expect(run.exitCode, out).toBe(0);
