@@ -8,6 +8,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { geomean } from "./metrics.ts";
+import { renderSameCard, sameCardSummary, type SameCardSummary } from "./sameCard.ts";
 
 export type RowKind = "dense" | "contiguous" | "masked" | "quant-token" | "quant-block";
 
@@ -85,6 +86,8 @@ export interface RecordSummary {
   denseVsCublasLtM4096: GeomeanSummary;
   denseVsCublasLtBlock: GeomeanSummary;
   denseVsCublasLtBlockM4096: GeomeanSummary;
+  /** DESIGN §6's DeepGEMM figures carried over to this run's card through cuBLASLt (bench/sameCard.ts). */
+  sameCard: SameCardSummary;
 }
 
 export interface BenchRecord {
@@ -123,6 +126,7 @@ export function summarizeRows(rows: readonly BenchRow[]): RecordSummary {
     denseVsCublasLtM4096: mean(large, (r) => r.vsCublasLt),
     denseVsCublasLtBlock: mean(dense, (r) => r.vsCublasLtBlock),
     denseVsCublasLtBlockM4096: mean(large, (r) => r.vsCublasLtBlock),
+    sameCard: sameCardSummary(rows),
   };
 }
 
@@ -227,6 +231,7 @@ export function renderMarkdown(record: BenchRecord): string {
     `- vs cuBLASLt, M = 4096: ${formatGeomean(s.denseVsCublasLtM4096)}`,
     `- vs cuBLASLt block-scaled, all: ${formatGeomean(s.denseVsCublasLtBlock)}`,
     `- vs cuBLASLt block-scaled, M = 4096: ${formatGeomean(s.denseVsCublasLtBlockM4096)}`,
+    ...renderSameCard(s.sameCard),
     "",
     `Host: cold compile ${fixed(record.host.coldCompileMs, 0)} ms, cache load ${fixed(record.host.cacheLoadMs, 1)} ms, ` +
       `warm call ${fixed(record.host.warmCallUs, 1)} µs of CPU.`,
