@@ -132,6 +132,14 @@ function outBytes(p: GemmProblem): number {
   return p.outDtype === "bf16" ? 2 : 4;
 }
 
+/**
+ * At most this many stages for a tile of this problem (below what fits the shared memory): contiguous
+ * 256-row tiles accumulating into an FP32 C spilled 8 bytes with 4 stages at K = 3072..8192 (ptxas 13.0;
+ * 3 stages compile clean at every K, as the BF16 tiles of the same shape run).
+ */
+export const stageCapFor = (p: Pick<GemmProblem, "gemmType" | "accumulate">, blockM: number): number =>
+  p.gemmType === "contiguous" && p.accumulate && blockM === 256 ? 3 : MAX_STAGES;
+
 /** Largest stage count that fits the shared memory, or 0 when fewer than MIN_STAGES fit. */
 export function maxStages(blockM: number, blockN: number, k: number, tmaStore: boolean, limits: DeviceLimits, scaleBSource: ScaleBSource = scaleBSourceFor(k)): number {
   const free = limits.maxSharedBytes - fixedSharedBytes(blockM, blockN, k, tmaStore, scaleBSource);
@@ -212,7 +220,7 @@ export function candidateConfigs(p: GemmProblem, limits: DeviceLimits): KernelCo
       // narrower two-wave tiles lose to 128-row pipelined ones (4096 x 2112 x 7168: 256 x 96 125.6 us,
       // 128 x 128 pipelined 113-116 us; run 12), so BLOCK_M = 256 comes with BLOCK_N = 128 only.
       if (blockM === 256 && blockN !== 128) continue;
-      const numStages = maxStages(blockM, blockN, p.k, tmaStore, limits);
+      const numStages = Math.min(maxStages(blockM, blockN, p.k, tmaStore, limits), stageCapFor(p, blockM));
       if (numStages === 0) continue;
       const nBlocks = Math.ceil(p.n / blockN);
       const clusters: [1 | 2, 1 | 2][] = [[1, 1]];

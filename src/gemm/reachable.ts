@@ -36,6 +36,12 @@ export function reachableKernels(limits: DeviceLimits = HOPPER_LIMITS): Reachabl
     { gemmType: "masked", outDtype: "bf16", accumulate: false, n: 7168, k: 2048 },
     { gemmType: "masked", outDtype: "bf16", accumulate: false, n: 4096, k: 512 },
     { gemmType: "contiguous", outDtype: "bf16", accumulate: false, n: 4096, k: 512 },
+    // K = 7168 (a §7 shape: 56 k-blocks, 3-5 stages) and FP32 accumulation into C for the grouped
+    // layouts: contiguous 256 x 128 accumulating tiles spilled with 4 stages there (now capped at 3).
+    { gemmType: "contiguous", outDtype: "bf16", accumulate: false, n: 4096, k: 7168 },
+    { gemmType: "contiguous", outDtype: "f32", accumulate: true, n: 4096, k: 7168 },
+    { gemmType: "contiguous", outDtype: "f32", accumulate: true, n: 4096 },
+    { gemmType: "masked", outDtype: "bf16", accumulate: false, n: 4096, k: 7168 },
   ];
   const out: ReachableKernel[] = [];
   for (const v of variants) {

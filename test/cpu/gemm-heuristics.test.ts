@@ -13,6 +13,7 @@ import {
   estimateSeconds,
   maxStages,
   selectConfig,
+  stageCapFor,
 } from "../../src/gemm/heuristics.ts";
 import { blockNStraddlesAtMostTwo, pipelinedPromotionFits, sharedMemoryBytes, threadsPerCta, type GemmProblem, type KernelConfig } from "../../src/gemm/config.ts";
 import { kernelConfigOverrideSchema } from "../../src/gemm/schema.ts";
@@ -37,6 +38,7 @@ function problems(): GemmProblem[] {
   }
   for (const [g, mPer, n, k] of [[4, 8192, 4096, 7168], [8, 4096, 7168, 2048]] as const) {
     out.push({ gemmType: "contiguous", m: g * mPer, n, k, numGroups: g, outDtype: "bf16", accumulate: false });
+    out.push({ gemmType: "contiguous", m: g * mPer, n, k, numGroups: g, outDtype: "f32", accumulate: true });
   }
   return out;
 }
@@ -98,12 +100,13 @@ describe("selectConfig", () => {
     }
   });
 
-  test("every candidate fits, and the stage count is the most that fits", () => {
+  test("every candidate fits, and the stage count is the most that fits (or the tile's cap)", () => {
     for (const p of problems()) {
       for (const c of candidateConfigs(p, H200)) {
         kernelAccepts(p, c);
+        expect(c.numStages).toBeLessThanOrEqual(stageCapFor(p, c.blockM));
         const more = { ...c, numStages: c.numStages + 1 };
-        if (c.numStages < MAX_STAGES) expect(sharedMemoryBytes(more, p.k)).toBeGreaterThan(H200.maxSharedBytes);
+        if (c.numStages < Math.min(MAX_STAGES, stageCapFor(p, c.blockM))) expect(sharedMemoryBytes(more, p.k)).toBeGreaterThan(H200.maxSharedBytes);
       }
     }
   });
