@@ -104,7 +104,7 @@ export function renderSameCard(s: SameCardSummary): string[] {
     rows.map((r) => `${label(r)} ${r.ratio.toFixed(2)}`).join(", ");
   const lines = [
     "",
-    `Same card as DESIGN §6 (bench/sameCard.ts): §6's cuBLASLt times / this run's = ${s.cardFactor.toFixed(3)} ` +
+    `DESIGN §6 carried over to this card (bench/sameCard.ts): §6's cuBLASLt times / this run's = ${s.cardFactor.toFixed(3)} ` +
       `(geomean over ${s.cardFactorRows} rows with M ≥ 4096). §6's DeepGEMM carried over to this card through cuBLASLt:`,
     "",
   ];
