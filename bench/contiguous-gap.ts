@@ -13,12 +13,11 @@
  * move several percent between runs (docs/perf-notes.md, run 44).
  */
 import { planFp8GemmNt, planMGroupedFp8GemmNtContiguous } from "../src/gemm/index.ts";
-import { alignedM, numBlocks } from "../src/quant/layout.ts";
+import { numBlocks } from "../src/quant/layout.ts";
 import { Device } from "../src/runtime/device.ts";
 import { Stream } from "../src/runtime/stream.ts";
 import { Tensor } from "../src/tensor/tensor.ts";
-import { CONTIGUOUS_SHAPES } from "./grouped.ts";
-import { randomFp8Codes, randomScales } from "./inputs.ts";
+import { CONTIGUOUS_SHAPES, contiguousDeviceOperands } from "./grouped.ts";
 import { KernelTimer } from "./timing.ts";
 
 const roundsArg = Bun.argv.indexOf("--rounds");
@@ -35,11 +34,7 @@ for (const [numGroups, mPerGroup, n, k] of CONTIGUOUS_SHAPES) {
   const made: Tensor[] = [];
   const keep = (t: Tensor): Tensor => (made.push(t), t);
   try {
-    const a = keep(Tensor.fromHost(device, randomFp8Codes(mTotal * k), [mTotal, k], "e4m3"));
-    const sfa = keep(Tensor.fromHost(device, randomScales(kBlocks * alignedM(mTotal)), [kBlocks, alignedM(mTotal)], "f32"));
-    const b = keep(Tensor.fromHost(device, randomFp8Codes(numGroups * n * k), [numGroups, n, k], "e4m3"));
-    const sfb = keep(Tensor.fromHost(device, randomScales(numGroups * numBlocks(n) * kBlocks), [numGroups, numBlocks(n), kBlocks], "f32"));
-    const d = keep(Tensor.empty(device, [mTotal, n], "bf16"));
+    const { a, sfa, b, sfb, d } = contiguousDeviceOperands(device, mTotal, numGroups, n, k, keep);
     const indices = (expertOf: (row: number) => number): Tensor =>
       keep(Tensor.fromHost(device, Int32Array.from({ length: mTotal }, (_, row) => expertOf(row)), [mTotal], "i32"));
     const layouts = {

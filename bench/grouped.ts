@@ -17,6 +17,7 @@ import { planFp8GemmNt, planMGroupedFp8GemmNtContiguous, planMGroupedFp8GemmNtMa
 import { alignedM, numBlocks, scalesToTmaAligned } from "../src/quant/layout.ts";
 import { referenceGemmNtRows, relativeFrobeniusError } from "../src/quant/referenceGemm.ts";
 import { copyHostToDevice } from "../src/runtime/memory.ts";
+import type { Device } from "../src/runtime/device.ts";
 import { decodeBf16Array } from "../src/tensor/bf16.ts";
 import { Tensor } from "../src/tensor/tensor.ts";
 import { rowConfig } from "./dense.ts";
@@ -37,6 +38,21 @@ export const MASKED_GROUPS: readonly (readonly [g: number, expectedM: number])[]
 export const MASKED_NK: readonly (readonly [n: number, k: number])[] = [[4096, 7168], [7168, 2048]];
 /** Draws of the per-group counts timed per masked row. */
 export const MASKED_DRAWS = 5;
+
+/**
+ * Random device operands of a contiguous GEMM (A [mTotal, K], its TMA-aligned scales, B [G, N, K], its
+ * block scales, D [mTotal, N]) for the timing sweeps; each tensor goes through `keep`, which owns it.
+ */
+export function contiguousDeviceOperands(device: Device, mTotal: number, numGroups: number, n: number, k: number, keep: (t: Tensor) => Tensor) {
+  const kBlocks = numBlocks(k);
+  return {
+    a: keep(Tensor.fromHost(device, randomFp8Codes(mTotal * k), [mTotal, k], "e4m3")),
+    sfa: keep(Tensor.fromHost(device, randomScales(kBlocks * alignedM(mTotal)), [kBlocks, alignedM(mTotal)], "f32")),
+    b: keep(Tensor.fromHost(device, randomFp8Codes(numGroups * n * k), [numGroups, n, k], "e4m3")),
+    sfb: keep(Tensor.fromHost(device, randomScales(numGroups * numBlocks(n) * kBlocks), [numGroups, numBlocks(n), kBlocks], "f32")),
+    d: keep(Tensor.empty(device, [mTotal, n], "bf16")),
+  };
+}
 
 /** Per-group counts uniform in [0.7, 1.3] × expectedM, at most mMax. */
 export function maskedCounts(numGroups: number, expectedM: number, mMax: number, random: () => number = Math.random): number[] {

@@ -105,7 +105,7 @@ export function renderSameCard(s: SameCardSummary): string[] {
   const lines = [
     "",
     `DESIGN §6 carried over to this card (bench/sameCard.ts): §6's cuBLASLt times / this run's = ${s.cardFactor.toFixed(3)} ` +
-      `(geomean over ${s.cardFactorRows} rows with M ≥ 4096). §6's DeepGEMM carried over to this card through cuBLASLt:`,
+      `(geomean over ${s.cardFactorRows} rows with M ≥ 4096). §6's DeepGEMM through it:`,
     "",
   ];
   if (s.masked.length > 0) {

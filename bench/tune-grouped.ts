@@ -20,7 +20,7 @@ import { randomFp8Codes, randomScales } from "./inputs.ts";
 import { parseConfigs, parseRows } from "./sweepArgs.ts";
 import { KernelTimer } from "./timing.ts";
 import { configKey as key } from "./configKey.ts";
-import { CONTIGUOUS_SHAPES, MASKED_GROUPS, MASKED_NK, maskedCounts } from "./grouped.ts";
+import { CONTIGUOUS_SHAPES, MASKED_GROUPS, MASKED_NK, contiguousDeviceOperands, maskedCounts } from "./grouped.ts";
 
 function seeded(seed: number): () => number {
   let s = seed >>> 0;
@@ -99,17 +99,12 @@ function printSweep(
 
 function tuneContiguous(numGroups: number, mPerGroup: number, n: number, k: number): void {
   const mTotal = numGroups * mPerGroup;
-  const kBlocks = numBlocks(k);
   const problem: GemmProblem = { gemmType: "contiguous", m: mTotal, n, k, numGroups, outDtype: "bf16", accumulate: false };
   const made: Tensor[] = [];
   const keep = (t: Tensor): Tensor => (made.push(t), t);
   try {
     const args = {
-      a: keep(Tensor.fromHost(device, randomFp8Codes(mTotal * k), [mTotal, k], "e4m3")),
-      sfa: keep(Tensor.fromHost(device, randomScales(kBlocks * alignedM(mTotal)), [kBlocks, alignedM(mTotal)], "f32")),
-      b: keep(Tensor.fromHost(device, randomFp8Codes(numGroups * n * k), [numGroups, n, k], "e4m3")),
-      sfb: keep(Tensor.fromHost(device, randomScales(numGroups * numBlocks(n) * kBlocks), [numGroups, numBlocks(n), kBlocks], "f32")),
-      d: keep(Tensor.empty(device, [mTotal, n], "bf16")),
+      ...contiguousDeviceOperands(device, mTotal, numGroups, n, k, keep),
       mIndices: keep(Tensor.fromHost(device, Int32Array.from({ length: mTotal }, (_, row) => Math.floor(row / mPerGroup)), [mTotal], "i32")),
     };
     printSweep(`contiguous G=${numGroups} M/group=${mPerGroup} N=${n} K=${k}`, problem, (override) => {

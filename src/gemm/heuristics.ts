@@ -140,6 +140,11 @@ function outBytes(p: GemmProblem): number {
 export const stageCapFor = (p: Pick<GemmProblem, "gemmType" | "accumulate">, blockM: number): number =>
   p.gemmType === "contiguous" && p.accumulate && blockM === 256 ? 3 : MAX_STAGES;
 
+/** The stage count a tile of `p` gets: the most that fit the shared memory, at most its cap (0: none fit). */
+export function stagesFor(p: GemmProblem, blockM: number, blockN: number, tmaStore: boolean, limits: DeviceLimits, scaleBSource: ScaleBSource = scaleBSourceFor(p.k)): number {
+  return Math.min(maxStages(blockM, blockN, p.k, tmaStore, limits, scaleBSource), stageCapFor(p, blockM));
+}
+
 /** Largest stage count that fits the shared memory, or 0 when fewer than MIN_STAGES fit. */
 export function maxStages(blockM: number, blockN: number, k: number, tmaStore: boolean, limits: DeviceLimits, scaleBSource: ScaleBSource = scaleBSourceFor(k)): number {
   const free = limits.maxSharedBytes - fixedSharedBytes(blockM, blockN, k, tmaStore, scaleBSource);
@@ -220,7 +225,7 @@ export function candidateConfigs(p: GemmProblem, limits: DeviceLimits): KernelCo
       // narrower two-wave tiles lose to 128-row pipelined ones (4096 x 2112 x 7168: 256 x 96 125.6 us,
       // 128 x 128 pipelined 113-116 us; run 12), so BLOCK_M = 256 comes with BLOCK_N = 128 only.
       if (blockM === 256 && blockN !== 128) continue;
-      const numStages = Math.min(maxStages(blockM, blockN, p.k, tmaStore, limits), stageCapFor(p, blockM));
+      const numStages = stagesFor(p, blockM, blockN, tmaStore, limits);
       if (numStages === 0) continue;
       const nBlocks = Math.ceil(p.n / blockN);
       const clusters: [1 | 2, 1 | 2][] = [[1, 1]];

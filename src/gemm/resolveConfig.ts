@@ -6,7 +6,7 @@
 import { InvalidArgumentError } from "../errors.ts";
 import type { Device } from "../runtime/device.ts";
 import { HOPPER_MAX_SHARED_BYTES, PIPELINED_MAX_BLOCK_N, pipelinedPromotionFits, sharedMemoryBytes, splitLastRoundFits, splitLastRoundFor, type DeviceLimits, type GemmProblem, type KernelConfig } from "./config.ts";
-import { maxStages, pipelinedPromotionFor, selectConfig, stageCapFor, twoWaveClusterFits } from "./heuristics.ts";
+import { pipelinedPromotionFor, selectConfig, stagesFor, twoWaveClusterFits } from "./heuristics.ts";
 
 export function deviceLimits(device: Device): DeviceLimits {
   return { numSms: device.smCount, maxSharedBytes: Math.min(device.maxSharedMemoryPerBlockOptin, HOPPER_MAX_SHARED_BYTES) };
@@ -17,9 +17,7 @@ export function resolveConfig(p: GemmProblem, limits: DeviceLimits, override: Pa
   const merged: KernelConfig = { ...base, ...override };
   if (override.blockM !== undefined || override.blockN !== undefined || override.scaleBSource !== undefined) {
     // Re-derive the stage count for the new tile unless it was given too.
-    if (override.numStages === undefined) {
-      merged.numStages = Math.min(maxStages(merged.blockM, merged.blockN, p.k, merged.tmaStore, limits, merged.scaleBSource), stageCapFor(p, merged.blockM));
-    }
+    if (override.numStages === undefined) merged.numStages = stagesFor(p, merged.blockM, merged.blockN, merged.tmaStore, limits, merged.scaleBSource);
     // Likewise whether the promotion is pipelined (it depends on the tile).
     if (override.pipelinedPromotion === undefined) merged.pipelinedPromotion = pipelinedPromotionFor(merged.blockM, merged.blockN);
   }
