@@ -90,15 +90,16 @@ struct Fp8GemmConfig {
   // serialise the WGMMAs of 128 x 160 tiles, warning C7520; ordered math needs both warpgroups.)
   static constexpr bool kIdleEmptyWarpgroup = kBlockM_ == 128 && kPipelinedPromotion_;
   // Contiguous 256-row tiles: when the two 128-row waves belong to different experts (a segment
-  // boundary at row 128 of the tile), the tile runs one pass over K per wave, each with its own
-  // expert's B and B scales, computing only that wave.
+  // boundary at row 128 of the tile), the tile runs one pass over K per expert, each with its own
+  // expert's B and B scales; a pass runs both waves' MMAs and promotes only its expert's wave.
   static constexpr bool kSplitWaves = kGemmType_ == GemmType::Contiguous && kBlockM_ == 256;
   // Two-wave dense tiles with the TMA-store epilogue stage wave 0 for the store during the last
   // k-block's wave-1 MMAs (run 23). Not below 8 k-blocks: there the previous tile's store has not
   // left the staging buffer yet when the last k-block starts (K = 512 ran 2.4% slower with it).
-  // (Contiguous tiles measured no gain from it: run 28.)
+  // Contiguous tiles up to 32 k-blocks too (K = 2048 +0.8%, K = 7168 -0.6%: run 47).
   static constexpr bool kStageWave0Early =
-      kBlockM_ == 256 && kGemmType_ == GemmType::Dense && kTmaStore_ && (kShapeK_ + 127) / 128 >= 8;
+      kBlockM_ == 256 && kTmaStore_ && (kShapeK_ + 127) / 128 >= 8 &&
+      (kGemmType_ == GemmType::Dense || (kGemmType_ == GemmType::Contiguous && (kShapeK_ + 127) / 128 <= 32));
   static constexpr uint32_t kBlockK = 128;  // one scale block along K = one 128-byte swizzled row
   static constexpr uint32_t kNumKBlocks = (kShapeK + kBlockK - 1) / kBlockK;
   // Stage-aligned passes (128- and 256-row tiles): every pass over K starts at stage 0 and walks
@@ -164,6 +165,14 @@ struct Fp8GemmConfig {
                 "the last round is split for dense and masked layouts, without clusters, with one wave");
   static_assert(kSmemBytes <= 232448, "shared memory exceeds the 227 KB a Hopper CTA may use");
 };
+
+// `v`, through an instruction the compiler may not move or drop: a loaded value used here makes the
+// warp wait for its load at this point rather than wherever the value is first needed.
+__device__ __forceinline__ int32_t pin_here(int32_t v) {
+  int32_t out;
+  asm volatile("mov.b32 %0, %1;" : "=r"(out) : "r"(v));
+  return out;
+}
 
 // Where a tile's B scales are: its first scale row (of its group), whether it straddles into the
 // next row, and the first column (within the tile) that uses that next row.
@@ -493,15 +502,33 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
       if (has_tile) sfb_fetch.load(cursor, threadIdx.x);
     }
 
+    // Contiguous, TMA-store epilogue: the tile row whose mIndices entry this thread checks (one of
+    // its warpgroup's rows, so the warpgroup's AND says whether all its rows may be stored).
+    const uint32_t id_row = threadIdx.x % 128 / 64 * Cfg::kWaveRows + wg * 64 + threadIdx.x % 64;
+    const bool checks_id_row = kTmaStore && threadIdx.x % 128 < 64 * kNumWaves;
+
     while (has_tile) {
-      // Which of this thread's rows are real, asked now: for contiguous layouts it is a global load
-      // of mIndices, whose latency then hides behind the k-loop instead of stalling the epilogue.
+      // Which of this thread's rows are real (contiguous layouts ask only in the plain-store path).
       bool row_real[kNumWaves][2];
-      #pragma unroll
-      for (uint32_t w = 0; w < kNumWaves; ++w) {
-        const uint32_t row = tile.a_row + w * Cfg::kWaveRows + row_in_tile;
-        row_real[w][0] = scheduler.row_is_real(tile, row);
-        row_real[w][1] = scheduler.row_is_real(tile, row + 8);
+      auto ask_row_real = [&]() {
+        #pragma unroll
+        for (uint32_t w = 0; w < kNumWaves; ++w) {
+          const uint32_t row = tile.a_row + w * Cfg::kWaveRows + row_in_tile;
+          row_real[w][0] = scheduler.row_is_real(tile, row);
+          row_real[w][1] = scheduler.row_is_real(tile, row + 8);
+        }
+      };
+      if constexpr (kGemmType != GemmType::Contiguous) ask_row_real();
+      // Contiguous: the mIndices entries of this thread's checked row and of the next unit's two
+      // halves, loaded here so that they land with the B scales below (begin_pass) and are all in
+      // registers before the k-loop. (A load still in flight there cost 3-6% at K = 2048, even as
+      // cp.async into shared memory; docs/perf-notes.md, run 47.) Unused entries load row 0.
+      int32_t id_of_row = -1, next_id0 = -1, next_id1 = -1;
+      if constexpr (kGemmType == GemmType::Contiguous) {
+        const uint32_t next_row = scheduler.upcoming_a_row();
+        next_id0 = load_readonly(grouped_layout + (next_row < m ? next_row : 0));
+        next_id1 = load_readonly(grouped_layout + (next_row + 128 < m ? next_row + 128 : 0));
+        if (checks_id_row) id_of_row = load_readonly(grouped_layout + (id_row < tile.row_limit ? tile.a_row + id_row : 0));
       }
       // The B scales of one pass over K: the scale warp's next ring slot, or staged by the math threads.
       auto begin_pass = [&](const SfbCursor& c) -> const float* {
@@ -531,6 +558,15 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
         }
       };
       const float* tile_sfb = begin_pass(cursor);
+      // Contiguous: this thread's row may be stored (the entry names its wave's expert); the next
+      // unit's ids, made warp-uniform. The moves pin the waits for the loads here, before the k-loop.
+      bool id_row_real = true;
+      if constexpr (kGemmType == GemmType::Contiguous) {
+        next_id0 = __shfl_sync(0xffffffffu, pin_here(next_id0), 0);
+        next_id1 = __shfl_sync(0xffffffffu, pin_here(next_id1), 0);
+        const uint32_t want = kBlockM > 128 && id_row >= Cfg::kWaveRows ? tile.group1 : tile.group;
+        id_row_real = !checks_id_row || (id_row < tile.row_limit && pin_here(id_of_row) == static_cast<int32_t>(want));
+      }
       // Waits for stage s to land and hands it back unread (padding slots, an idle warpgroup).
       auto pass_stage_on = [&](uint32_t s) {
         ptx::mbarrier_wait(full + s, phase);
@@ -539,10 +575,16 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
       #pragma unroll
       for (uint32_t i = 0; i < kNumAccum * kNumWaves; ++i) final_accum[i] = 0.0f;
 
-      // The k-loop, compiled per split column where there are few (see with_split_col), over the
-      // waves in the bit mask `waves` (all of them, except in a split contiguous tile's passes).
-      auto k_loop = [&](auto split, auto waves) {
-        [[maybe_unused]] constexpr uint32_t kWaves = decltype(waves)::kValue;
+      // Contiguous 256-row tiles: the waves this pass promotes (bit w: wave w); a tile of two experts
+      // makes one pass per expert (see kSplitWaves). The other wave's MMAs still run, into partial
+      // sums that are promoted with a zero scale: one k-loop in the code (as two wave-masked copies
+      // the main loop ran 2% slower) and no branch in it (a branch around the promotion: 2-4%; run 47).
+      // The zero scale adds exact zeros unless the pass's expert has a NaN weight or a non-finite B
+      // scale, which then also reaches the other expert's rows of the tile (documented in
+      // src/gemm/grouped.ts).
+      uint32_t live_waves = (1u << kNumWaves) - 1;
+      // The k-loop, compiled per split column where there are few (see with_split_col).
+      auto k_loop = [&](auto split) {
         const uint64_t desc_a0 = ptx::make_sw128_kmajor_desc(smem_a + wg * 64 * Cfg::kBlockK);
         const uint64_t desc_b0 = ptx::make_sw128_kmajor_desc(smem_b);
         // Stage-aligned rounds: the A-scale row address and the descriptors, made opaque once per
@@ -656,7 +698,7 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
           }
         } else {
         // One k-block: per wave issue, wait, hand the stage back after the last wave, promote.
-        constexpr uint32_t kLastWave = kWaves >> 1 ? 1 : 0;
+        constexpr uint32_t kLastWave = kNumWaves - 1;
         auto k_block = [&](uint32_t kb, uint32_t stage, auto last) {
           constexpr bool kStageEarly = Cfg::kStageWave0Early && decltype(last)::kValue != 0;
           const float sb_left = ld_shared_f32(tile_sfb + kb), sb_right = ld_shared_f32(tile_sfb + kNumKBlocks + kb);
@@ -681,10 +723,16 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
               sa_hi[w] = ld_shared_f32(sfa_stage + w * Cfg::kWaveRows + row_in_tile + 8);
             }
           }
+          if constexpr (Cfg::kSplitWaves) {
+            #pragma unroll
+            for (uint32_t w = 0; w < kNumWaves; ++w) {
+              const bool live = (live_waves >> w) & 1;
+              sa_lo[w] = live ? sa_lo[w] : 0.0f, sa_hi[w] = live ? sa_hi[w] : 0.0f;
+            }
+          }
 
           #pragma unroll
           for (uint32_t w = 0; w < kNumWaves; ++w) {
-            if (((kWaves >> w) & 1) == 0) continue;
             // Descriptor start addresses are in 16-byte units: a stage is + stage * tile bytes, a wave
             // + 128 rows of 128 bytes, a k32 step + 32 bytes.
             const uint64_t desc_a = desc_a_base + ((stage * Cfg::kSmemA + w * Cfg::kWaveRows * Cfg::kBlockK) >> 4);
@@ -760,8 +808,6 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
         }
         }  // serial promotion
       };
-      constexpr uint32_t kAllWaves = (1u << kNumWaves) - 1;
-      auto all_waves = [&](auto split) { k_loop(split, Constant<kAllWaves>{}); };
       // A warpgroup whose 64 rows all lie past the tile's real rows (the last m-block of a masked group
       // or of M) would compute only rows that are never stored: it takes each stage of the pass as it
       // lands and hands it back, and the other warpgroup has the tensor cores to itself.
@@ -788,31 +834,35 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
           consume_run(kNumKBlocks);
         }
       };
+      // (Called through this wrapper the dense kernels compile to the same PTX as before the wave
+      // masks came in; called directly, NVVM orders the B-scale staging differently.)
+      auto whole_tile = [&](auto split) { k_loop(split); };
       if constexpr (Cfg::kSplitWaves) {
-        if (tile.group1 != tile.group) {
-          // Waves of two experts: wave 0 against the first's B, then wave 1 against the second's.
-          auto wave0 = [&](auto split) { k_loop(split, Constant<1>{}); };
-          auto wave1 = [&](auto split) { k_loop(split, Constant<2>{}); };
-          with_split_col<Cfg>(cursor.split_col, wave0);
+        // One call site in a loop, so that the k-loop is compiled once.
+        live_waves = tile.group1 != tile.group ? 1u : 3u;
+        while (true) {
+          with_split_col<Cfg>(cursor.split_col, whole_tile);
+          if (live_waves != 1u) break;
           end_pass();
           tile_sfb = begin_pass(SfbCursor::of<Cfg>(tile, sfb, tile.group1));
-          with_split_col<Cfg>(cursor.split_col, wave1);
-        } else {
-          with_split_col<Cfg>(cursor.split_col, all_waves);
+          live_waves = 2u;
         }
       } else if constexpr (Cfg::kIdleEmptyWarpgroup) {
         if (wg * 64 >= tile.row_limit) {
           idle_pass();
         } else {
-          with_split_col<Cfg>(cursor.split_col, all_waves);
+          with_split_col<Cfg>(cursor.split_col, whole_tile);
         }
       } else {
-        with_split_col<Cfg>(cursor.split_col, all_waves);
+        with_split_col<Cfg>(cursor.split_col, whole_tile);
       }
       end_pass();
 
       Tile next_tile;
-      const bool has_next = scheduler.next(next_tile);
+      const bool has_next = [&]() {
+        if constexpr (kGemmType == GemmType::Contiguous) return scheduler.next_with_ids(next_tile, next_id0, next_id1);
+        else return scheduler.next(next_tile);
+      }();
       const SfbCursor next_cursor = has_next ? SfbCursor::of<Cfg>(next_tile, sfb, next_tile.group) : cursor;
       if constexpr (Cfg::kPrefetchSfb) {
         if (has_next) sfb_fetch.load(next_cursor, threadIdx.x);
@@ -836,11 +886,15 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
         if constexpr (kTmaStore) {
           const bool leader = threadIdx.x % 128 == 0;
           bool all_real = true;
-          if constexpr (!Cfg::kStageWave0Early) {  // (else the k-loop's last k-block did this and staged wave 0)
-            if (leader) ptx::tma_store_wait_read();  // the previous tile's store has left the staging buffer
+          if constexpr (!Cfg::kStageWave0Early || kGemmType != GemmType::Dense) {
+            if (!Cfg::kStageWave0Early && leader) ptx::tma_store_wait_read();  // the previous tile's store has left the staging buffer
             bool mine_real = true;
-            #pragma unroll
-            for (uint32_t w = 0; w < kNumWaves; ++w) mine_real = mine_real && row_real[w][0] && row_real[w][1];
+            if constexpr (kGemmType == GemmType::Contiguous) {
+              mine_real = id_row_real;
+            } else {
+              #pragma unroll
+              for (uint32_t w = 0; w < kNumWaves; ++w) mine_real = mine_real && row_real[w][0] && row_real[w][1];
+            }
             // Dense tiles rely on the tensor map to clip rows past M; grouped tiles need every row real.
             all_real = ptx::named_barrier_and(kEpilogueBarrier + wg, 128, mine_real);
           }
@@ -862,6 +916,7 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
           }
         }
         if (!stored) {
+          if constexpr (kGemmType == GemmType::Contiguous) ask_row_real();
           #pragma unroll
           for (uint32_t w = 0; w < kNumWaves; ++w)
             store_tile_plain<kShapeN, kBlockN, kOutF32, kAccumulate>(d, c, final_accum + w * kNumAccum,

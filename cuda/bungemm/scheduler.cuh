@@ -170,30 +170,65 @@ struct TileScheduler {
           if (!map_split_unit(u, tile)) return false;
         }
         if (u >= num_m_units * kNumNUnits) return false;
-        uint32_t m_unit, n_unit;
-        rasterize(u, num_m_units, m_unit, n_unit);
-        tile.m_block = m_unit * kClusterM + rank_m;
-        tile.n_block = n_unit * kClusterN + rank_n;
-        tile.a_row = tile.m_block * kBlockM;
-        tile.row_limit = tile.a_row < m ? m - tile.a_row : 0;
-        tile.group = 0;
-        tile.group1 = 0;
+        place(u, num_m_units, tile);
         if constexpr (!kSplitLastRound) tile.split = 0;
         if constexpr (kGemmType == GemmType::Contiguous) {
-          // Segments are padded to multiples of 128 rows, so each 128-row half of a tile lies inside
-          // one segment; its expert is its first row's. A half that is padding (-1), past M or an id
-          // the host could not check computes for nothing and stores nothing; a tile with no real
-          // half is skipped. With A multicast both CTAs of the cluster read the same rows, so they
-          // skip (and split) together.
-          const int32_t g0 = expert_of(tile.a_row);
-          const int32_t g1 = kBlockM > 128 ? expert_of(tile.a_row + 128) : g0;
-          if (g0 < 0 && g1 < 0) continue;
-          tile.group = static_cast<uint32_t>(g0 >= 0 ? g0 : g1);
-          tile.group1 = static_cast<uint32_t>(g1 >= 0 ? g1 : g0);
+          if (!assign_experts(tile, expert_of(tile.a_row), kBlockM > 128 ? expert_of(tile.a_row + 128) : -1)) continue;
         }
         return true;
       }
     }
+  }
+
+  // Unit u's tile: its blocks and rows (dense and contiguous; experts 0 until assigned).
+  __host__ __device__ void place(uint32_t u, uint32_t num_m_units, Tile& tile) const {
+    uint32_t m_unit, n_unit;
+    rasterize(u, num_m_units, m_unit, n_unit);
+    tile.m_block = m_unit * kClusterM + rank_m;
+    tile.n_block = n_unit * kClusterN + rank_n;
+    tile.a_row = tile.m_block * kBlockM;
+    tile.row_limit = tile.a_row < m ? m - tile.a_row : 0;
+    tile.group = 0;
+    tile.group1 = 0;
+  }
+
+  // Contiguous: the experts of the tile's 128-row halves, from the checked ids of their first rows
+  // (expert_of; g1 is ignored for 128-row tiles). Segments are padded to multiples of 128 rows, so
+  // each half lies inside one segment and its expert is its first row's. A half that is padding
+  // (-1), past M or an id the host could not check computes for nothing and stores nothing; false
+  // for a tile with no real half, which is skipped. With A multicast both CTAs of the cluster read
+  // the same rows, so they skip (and split) together.
+  __host__ __device__ static bool assign_experts(Tile& tile, int32_t g0, int32_t g1) {
+    if (kBlockM <= 128) g1 = g0;
+    if (g0 < 0 && g1 < 0) return false;
+    tile.group = static_cast<uint32_t>(g0 >= 0 ? g0 : g1);
+    tile.group1 = static_cast<uint32_t>(g1 >= 0 ? g1 : g0);
+    return true;
+  }
+
+  // Contiguous: the first row of the unit the next call takes, or M when no unit is left. The math
+  // warps fetch that row's expert id (and the one 128 rows on) ahead, for next_with_ids.
+  __host__ __device__ uint32_t upcoming_a_row() const {
+    const uint32_t num_m_units = ceil_div(ceil_div(m, kBlockM), kClusterM);
+    if (unit >= num_m_units * kNumNUnits) return m;
+    uint32_t m_unit, n_unit;
+    rasterize(unit, num_m_units, m_unit, n_unit);
+    return (m_unit * kClusterM + rank_m) * kBlockM;
+  }
+
+  // Contiguous: next(), given the raw mIndices entries at upcoming_a_row() and 128 rows on, as read
+  // ahead (entries of rows at or past M are ignored, whatever they hold). A unit whose tile has no
+  // real half is skipped as next() skips it, reading the ids of the units after it itself.
+  __host__ __device__ bool next_with_ids(Tile& tile, int32_t id0, int32_t id1) {
+    static_assert(kGemmType == GemmType::Contiguous && !kSplitLastRound, "read-ahead ids: contiguous layouts");
+    const uint32_t num_m_units = ceil_div(ceil_div(m, kBlockM), kClusterM);
+    const uint32_t u = unit;
+    if (u >= num_m_units * kNumNUnits) return false;
+    unit += unit_stride;
+    place(u, num_m_units, tile);
+    tile.split = 0;
+    if (assign_experts(tile, checked_expert(tile.a_row, id0), checked_expert(tile.a_row + 128, id1))) return true;
+    return next(tile);
   }
 
   // Split last round: unit u at or past split_first_unit is part (u - split_first_unit) % parts of
@@ -210,8 +245,12 @@ struct TileScheduler {
 
   // Contiguous: the expert of row `row`, or -1 for padding, rows past M and ids out of range.
   __host__ __device__ int32_t expert_of(uint32_t row) const {
-    const int32_t g = row < m ? load_readonly(grouped_layout + row) : -1;
-    return g >= 0 && static_cast<uint32_t>(g) < kNumGroups ? g : -1;
+    return checked_expert(row, row < m ? load_readonly(grouped_layout + row) : -1);
+  }
+
+  // Contiguous: `id`, the mIndices entry of row `row`, if it names an expert of a row inside M; else -1.
+  __host__ __device__ int32_t checked_expert(uint32_t row, int32_t id) const {
+    return row < m && id >= 0 && static_cast<uint32_t>(id) < kNumGroups ? id : -1;
   }
 
   // Whether output row `row` (in the 2-D view) of `tile` is real and may be written.

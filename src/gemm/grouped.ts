@@ -12,6 +12,13 @@
  *
  * Both take per-token 1x128 A scales (TMA-aligned, per group for masked) and per-128x128-block B
  * scales per expert, and write BF16.
+ *
+ * Non-finite weights in the contiguous layout: where one 256-row tile holds the last 128-row block
+ * of expert g and the first of expert g + 1, the kernel runs both halves against each expert's
+ * weights and keeps the matching half, adding the other as partial sums times a zero scale. A NaN
+ * weight code or a non-finite B scale of one of the two experts therefore also makes the other
+ * expert's rows of that tile NaN (in the affected columns); finite weights and scales, which the
+ * quantizers always produce from finite inputs, give exact results.
  */
 import type { Device } from "../runtime/device.ts";
 import type { Stream } from "../runtime/stream.ts";

@@ -28,7 +28,12 @@ function walk(mIndices: Int32Array, numExperts: number, blockM: 128 | 256): Tile
     `const bungemm::int32_t kLayout[kLayoutRows] = {${[...mIndices].join(", ")}};`,
     "",
   ].join("\n");
-  return runHostFixture<TileSeen[]>(buildHostFixture(nvcc as string, "contiguousTiles.cu", { "layout.h": layout }));
+  const { plain, ahead } = runHostFixture<{ plain: TileSeen[]; ahead: TileSeen[] }>(
+    buildHostFixture(nvcc as string, "contiguousTiles.cu", { "layout.h": layout }),
+  );
+  // The math warps' walk, with each upcoming unit's ids read ahead, takes exactly the same tiles.
+  expect(ahead).toEqual(plain);
+  return plain;
 }
 
 describe.skipIf(nvcc === undefined)("contiguous tile scheduler (host build)", () => {
