@@ -14,9 +14,9 @@
  * scales per expert, and write BF16.
  *
  * Non-finite weights in the contiguous layout: where one 256-row tile holds the last 128-row block
- * of expert g and the first of expert g + 1, the kernel runs both halves against each expert's
- * weights and keeps the matching half, adding the other as partial sums times a zero scale. A NaN
- * weight code or a non-finite B scale of one of the two experts therefore also makes the other
+ * of one expert and the first of the next, the kernel multiplies both halves by each expert's
+ * weights in turn and adds, for the half of the other expert, those partial sums times a zero scale.
+ * A NaN weight code or a non-finite B scale of either expert therefore also makes the other
  * expert's rows of that tile NaN (in the affected columns); finite weights and scales, which the
  * quantizers always produce from finite inputs, give exact results.
  */
