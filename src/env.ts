@@ -24,6 +24,8 @@ export interface Settings {
   cudaHome: string | undefined;
   /** BUNGEMM_DEBUG_CHECKS=1: validate device-side indices (mIndices, maskedM) before grouped launches. */
   debugChecks: boolean;
+  /** BUNGEMM_LINEINFO=1: compile kernels with `-lineinfo`, so profilers map SASS to source lines. */
+  lineInfo: boolean;
 }
 
 const truthy = (v: string | undefined): boolean => v !== undefined && v !== "" && v !== "0" && v.toLowerCase() !== "false";
@@ -46,5 +48,6 @@ export function readSettings(env: Record<string, string | undefined> = process.e
     nvccPath: nonEmpty(env.BUNGEMM_NVCC),
     cudaHome: nonEmpty(env.CUDA_HOME) ?? nonEmpty(env.CUDA_PATH),
     debugChecks: truthy(env.BUNGEMM_DEBUG_CHECKS),
+    lineInfo: truthy(env.BUNGEMM_LINEINFO),
   };
 }

@@ -2,7 +2,7 @@
  * From kernel source to a launchable function: in-memory map (per device and configuration) →
  * disk cache → compile → Module.load → getFunction. A warm configuration costs one Map lookup.
  */
-import { readSettings } from "../env.ts";
+import { readSettings, type Settings } from "../env.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import type { Device } from "../runtime/device.ts";
 import { Module, type KernelFunction } from "../runtime/module.ts";
@@ -79,9 +79,8 @@ export function getKernel(device: Device, kernel: KernelSource): KernelFunction 
     stats.memoryHits++;
     return warm.fn;
   }
-  const includeDirs = [cudaDir(), ...(kernel.includeDirs ?? [])];
-  const request: CompileRequest = { source: kernel.source, kernelName: kernel.name, arch: targetArch(device), includeDirs };
   const settings = readSettings();
+  const request = kernelRequest(kernel, targetArch(device), settings);
   const start = performance.now();
   const { cubin, from } = cachedCubin(compiler(), request, new KernelCache(settings.cacheDir), settings.printCompile);
   const module = Module.load(device, cubin);
@@ -176,6 +175,20 @@ export function compileOnly(
     includeDirs: [cudaDir(), ...(options.includeDirs ?? [])],
     extraOptions: options.extraOptions ?? [],
   });
+}
+
+/**
+ * What getKernel compiles for `kernel`: the package's `cuda/` first on the include path, and
+ * `-lineinfo` when BUNGEMM_LINEINFO asks for it (an option, so such cubins have their own cache entries).
+ */
+export function kernelRequest(kernel: KernelSource, arch: TargetArch, settings: Pick<Settings, "lineInfo">): CompileRequest {
+  return {
+    source: kernel.source,
+    kernelName: kernel.name,
+    arch,
+    includeDirs: [cudaDir(), ...(kernel.includeDirs ?? [])],
+    extraOptions: settings.lineInfo ? ["-lineinfo"] : [],
+  };
 }
 
 /** The cache key's inputs for `request`: include folders enter by content, not by where they are. */

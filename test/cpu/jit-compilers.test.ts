@@ -6,7 +6,7 @@ import { readSettings } from "../../src/env.ts";
 import { CompileError, LibraryNotFoundError } from "../../src/errors.ts";
 import { nvrtc } from "../../src/ffi/nvrtc.ts";
 import type { CompileRequest, Compiler } from "../../src/jit/compiler.ts";
-import { compileOnly } from "../../src/jit/jit.ts";
+import { compileOnly, kernelRequest } from "../../src/jit/jit.ts";
 import { NvccCompiler } from "../../src/jit/nvccCompiler.ts";
 import { NvrtcCompiler } from "../../src/jit/nvrtcCompiler.ts";
 import { cudaDir } from "../../src/jit/paths.ts";
@@ -75,6 +75,19 @@ describe.skipIf(nvcc === undefined)("NvccCompiler (sm_90a, no GPU needed)", () =
     expect(entry?.spillStores).toBe(0);
     expect(compiler.version()).toMatch(/^\d+\.\d+\.\d+$/);
   }, 30_000);
+
+  test("BUNGEMM_LINEINFO: the JIT's request carries -lineinfo, and the cubin then has the line table", () => {
+    const kernel = { source: kernelSource, name: "scale_kernel" };
+    const hasLineTable = (cubin: Uint8Array): boolean => new TextDecoder("latin1").decode(cubin).includes(".nv_debug_line_sass");
+    const plain = kernelRequest(kernel, "sm_90a", readSettings({}));
+    const withLines = kernelRequest(kernel, "sm_90a", readSettings({ BUNGEMM_LINEINFO: "1" }));
+    expect(plain.extraOptions).toEqual([]);
+    expect(withLines.extraOptions).toEqual(["-lineinfo"]);
+    const compile = (req: CompileRequest) =>
+      compiler.compile({ ...req, includeDirs: [...req.includeDirs, includeDir], defines: { SCALE: "2.0f" } }).cubin;
+    expect(hasLineTable(compile(plain))).toBe(false);
+    expect(hasLineTable(compile(withLines))).toBe(true);
+  }, 60_000);
 
   test("a broken source gives CompileError carrying nvcc's log", () => {
     const broken = 'extern "C" __global__ void broken(float* out) { out[0] = undefined_name; }';
