@@ -160,7 +160,7 @@ struct TileScheduler {
       tile.row_limit = first < group_rows ? group_rows - first : 0;
       return true;
     } else {
-      const uint32_t num_m_units = ceil_div(ceil_div(m, kBlockM), kClusterM);
+      const uint32_t num_m_units = m_units();
       while (true) {
         uint32_t u = unit;
         unit += unit_stride;
@@ -179,6 +179,9 @@ struct TileScheduler {
       }
     }
   }
+
+  // Dense and contiguous: m-units of the whole M (masked layouts count them per group).
+  __host__ __device__ uint32_t m_units() const { return ceil_div(ceil_div(m, kBlockM), kClusterM); }
 
   // Unit u's tile: its blocks and rows (dense and contiguous; experts 0 until assigned).
   __host__ __device__ void place(uint32_t u, uint32_t num_m_units, Tile& tile) const {
@@ -209,11 +212,10 @@ struct TileScheduler {
   // Contiguous: the first row of the unit the next call takes, or M when no unit is left. The math
   // warps fetch that row's expert id (and the one 128 rows on) ahead, for next_with_ids.
   __host__ __device__ uint32_t upcoming_a_row() const {
-    const uint32_t num_m_units = ceil_div(ceil_div(m, kBlockM), kClusterM);
-    if (unit >= num_m_units * kNumNUnits) return m;
-    uint32_t m_unit, n_unit;
-    rasterize(unit, num_m_units, m_unit, n_unit);
-    return (m_unit * kClusterM + rank_m) * kBlockM;
+    if (unit >= m_units() * kNumNUnits) return m;
+    Tile tile;
+    place(unit, m_units(), tile);
+    return tile.a_row;
   }
 
   // Contiguous: next(), given the raw mIndices entries at upcoming_a_row() and 128 rows on, as read
@@ -221,7 +223,7 @@ struct TileScheduler {
   // real half is skipped as next() skips it, reading the ids of the units after it itself.
   __host__ __device__ bool next_with_ids(Tile& tile, int32_t id0, int32_t id1) {
     static_assert(kGemmType == GemmType::Contiguous && !kSplitLastRound, "read-ahead ids: contiguous layouts");
-    const uint32_t num_m_units = ceil_div(ceil_div(m, kBlockM), kClusterM);
+    const uint32_t num_m_units = m_units();
     const uint32_t u = unit;
     if (u >= num_m_units * kNumNUnits) return false;
     unit += unit_stride;

@@ -168,13 +168,8 @@ export function compileOnly(
   backend: Compiler = compiler(),
   options: { arch?: TargetArch; includeDirs?: readonly string[]; extraOptions?: readonly string[] } = {},
 ): CompileResult {
-  return backend.compile({
-    source,
-    kernelName: name,
-    arch: options.arch ?? "sm_90a",
-    includeDirs: [cudaDir(), ...(options.includeDirs ?? [])],
-    extraOptions: options.extraOptions ?? [],
-  });
+  const request = kernelRequest({ source, name, includeDirs: options.includeDirs }, options.arch ?? "sm_90a", { lineInfo: false });
+  return backend.compile({ ...request, extraOptions: options.extraOptions ?? [] });
 }
 
 /**
