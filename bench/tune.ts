@@ -1,6 +1,6 @@
 /**
  * Configuration sweep for calibrating the heuristics (not part of `bun run bench`):
- *   bun bench/tune.ts [--shapes M,N,K;M,N,K...] [--top N] [--configs JSON] [--single-level]
+ *   bun bench/tune.ts [--shapes M,N,K;M,N,K...] [--top N] [--configs JSON] [--single-level] [--interleave RUNS]
  * `--configs` (a JSON array of partial configurations, each applied over the heuristics' choice)
  * times exactly those configurations and the choice instead of the automatic neighbourhood.
  * For each shape, times the heuristics' choice and the next best candidates of the cost model
@@ -8,6 +8,9 @@
  * events, median), and prints one line per configuration: µs, TFLOPS, and the model's estimate.
  * `--single-level` also times each configuration without the promotion (the test-only single-level
  * kernel: wrong results, same loads and MMAs), to show what the promotion costs on that tile.
+ * `--interleave RUNS` times a shape's configurations in alternation (each round times every one once,
+ * RUNS rounds), so that the card's clock and power state is the same for all of them: timed one
+ * after the other, whichever ran first won by 1-4% (docs/perf-notes.md, runs 27 and 51).
  * The output feeds docs/perf-notes.md; nothing is written to bench/results/.
  */
 import { Device } from "../src/runtime/device.ts";
@@ -22,22 +25,24 @@ import { configKey as key } from "./configKey.ts";
 import { parseConfigs, parseRows } from "./sweepArgs.ts";
 import { denseShapes, uploadDenseInputs } from "./dense.ts";
 
-function parseArgs(argv: string[]): { shapes: [number, number, number][]; top: number; configs?: Partial<KernelConfig>[]; singleLevel: boolean } {
+function parseArgs(argv: string[]): { shapes: [number, number, number][]; top: number; configs?: Partial<KernelConfig>[]; singleLevel: boolean; interleaveRuns?: number } {
   let shapes = denseShapes();
   let top = 6;
   let configs: Partial<KernelConfig>[] | undefined;
   let singleLevel = false;
+  let interleaveRuns: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--shapes") shapes = parseRows(argv[++i]) as [number, number, number][];
     else if (argv[i] === "--top") top = Number(argv[++i]);
     else if (argv[i] === "--configs") configs = parseConfigs(argv[++i]);
     else if (argv[i] === "--single-level") singleLevel = true;
+    else if (argv[i] === "--interleave") interleaveRuns = Number(argv[++i]);
   }
-  return { shapes, top, configs, singleLevel };
+  return { shapes, top, configs, singleLevel, interleaveRuns };
 }
 
 
-const { shapes, top, configs, singleLevel } = parseArgs(Bun.argv.slice(2));
+const { shapes, top, configs, singleLevel, interleaveRuns } = parseArgs(Bun.argv.slice(2));
 const device = Device.get(0);
 const limits = deviceLimits(device);
 using stream = Stream.create(device);
@@ -89,16 +94,37 @@ for (const [m, n, k] of shapes) {
   using inputs = uploadDenseInputs(device, makeDenseHostInputs(m, n, k));
   const lines: { us: number; line: string }[] = [];
   const variants = [...picked.values()].flatMap((config) => (singleLevel ? [{ config, single: false }, { config: { ...config, pipelinedPromotion: false }, single: true }] : [{ config, single: false }]));
-  for (const { config, single } of variants) {
+  const line = (config: KernelConfig, single: boolean, us: number): string => {
     const label = key(config) + (single ? " 1lvl" : "");
-    try {
-      const plan = new GemmPlan(device, p, config, single);
-      const t = timer.time(() => plan.run(inputs, stream), { warmup: 2, runs: 10 });
-      const tflops = (2 * m * n * k) / (t.medianUs * 1e-6) / 1e12;
-      const est = estimateSeconds(p, config, limits) * 1e6;
-      lines.push({ us: t.medianUs, line: `${label.padEnd(22)} ${t.medianUs.toFixed(1).padStart(8)} us ${tflops.toFixed(0).padStart(5)} TFLOPS  model ${est.toFixed(1)} us${!single && key(config) === key(chosen) ? "  <- heuristics" : ""}` });
-    } catch (error) {
-      lines.push({ us: Infinity, line: `${label} failed: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}` });
+    const tflops = (2 * m * n * k) / (us * 1e-6) / 1e12;
+    const est = estimateSeconds(p, config, limits) * 1e6;
+    return `${label.padEnd(22)} ${us.toFixed(1).padStart(8)} us ${tflops.toFixed(0).padStart(5)} TFLOPS  model ${est.toFixed(1)} us${!single && key(config) === key(chosen) ? "  <- heuristics" : ""}`;
+  };
+  const failed = (config: KernelConfig, single: boolean, error: unknown): { us: number; line: string } =>
+    ({ us: Infinity, line: `${key(config)}${single ? " 1lvl" : ""} failed: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}` });
+  if (interleaveRuns !== undefined) {
+    const plans: { config: KernelConfig; single: boolean; plan: GemmPlan }[] = [];
+    for (const { config, single } of variants) {
+      try {
+        plans.push({ config, single, plan: new GemmPlan(device, p, config, single) });
+      } catch (error) {
+        lines.push(failed(config, single, error));
+      }
+    }
+    const timings = timer.timeInterleaved(plans.map(({ plan }) => () => plan.run(inputs, stream)), { warmup: 2, runs: interleaveRuns });
+    plans.forEach(({ config, single }, i) => {
+      const us = timings[i]!.medianUs;
+      lines.push({ us, line: line(config, single, us) });
+    });
+  } else {
+    for (const { config, single } of variants) {
+      try {
+        const plan = new GemmPlan(device, p, config, single);
+        const t = timer.time(() => plan.run(inputs, stream), { warmup: 2, runs: 10 });
+        lines.push({ us: t.medianUs, line: line(config, single, t.medianUs) });
+      } catch (error) {
+        lines.push(failed(config, single, error));
+      }
     }
   }
   console.log(`== ${m} x ${n} x ${k}`);

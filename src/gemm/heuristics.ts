@@ -87,10 +87,14 @@ const ODD_BLOCK_N_PIPELINED_EFFICIENCY = 0.78;
 // Pipelined promotion (BLOCK_M <= 128): 4-8% faster than the serial loop on the same tile, and
 // 128 x 128 pipelined ran 8-10% faster than 128 x 192 at 4096 x 2112 x 7168 (run 12).
 const PIPELINED_EFFICIENCY = 1.12;
-// BLOCK_M = 256 with A multicast to a 2-CTA cluster (half the L2 reads of A): 2-9% with long K
-// loops (>= 32 k-blocks), nothing measurable with short ones (run 12).
+// BLOCK_M = 256 with A multicast to a 2-CTA cluster (half the L2 reads of A), on long K loops (>= 32
+// k-blocks) and many waves: 4-8% ahead of no cluster on the contiguous K = 7168 rows (M = 32768, 31
+// waves), but 1-2.6% behind it at 4096 x 7168 x 16384, 4096 x 4096 x 7168 and 8192^3 (4-16 waves),
+// timed interleaved (run 51; run 12 had found 2-9% for it at M = 4096, before the k-loop got faster).
+// Below that many waves equal estimates go to no cluster.
 const TWO_WAVE_MULTICAST_EFFICIENCY = 1.03;
-const TWO_WAVE_MULTICAST_MIN_K_BLOCKS = 32;
+const TWO_WAVE_MULTICAST_MIN_WAVES = 24;
+const MULTICAST_MIN_K_BLOCKS = 32;
 // BLOCK_M = 128 pipelined tiles sharing A across a 2-CTA cluster, on long runs of waves: 5-9% on the
 // contiguous K = 7168 rows (run 18); 3% slower on 4096 x 2112 x 7168 (5 waves), mixed at K = 2048.
 // Grouped problems only: dense ones that long take 256-row tiles, which stayed ahead (run 18), and
@@ -177,8 +181,8 @@ function estimateForRows(p: GemmProblem, cfg: KernelConfig, limits: DeviceLimits
     (cfg.blockN % 64 === 0 ? 1 : cfg.pipelinedPromotion ? ODD_BLOCK_N_PIPELINED_EFFICIENCY : ODD_BLOCK_N_EFFICIENCY) *
     (cfg.pipelinedPromotion ? PIPELINED_EFFICIENCY : 1) *
     (cfg.blockM === 128 && cfg.blockN > 128 ? WIDE_SERIAL_EFFICIENCY : 1) *
-    (cfg.blockM === 256 && cfg.clusterN === 2 && waves > 1 && kBlocks >= TWO_WAVE_MULTICAST_MIN_K_BLOCKS ? TWO_WAVE_MULTICAST_EFFICIENCY : 1) *
-    (p.gemmType !== "dense" && cfg.blockM === 128 && cfg.pipelinedPromotion && cfg.clusterN === 2 && waves >= PIPELINED_MULTICAST_MIN_WAVES && kBlocks >= TWO_WAVE_MULTICAST_MIN_K_BLOCKS
+    (cfg.blockM === 256 && cfg.clusterN === 2 && waves >= TWO_WAVE_MULTICAST_MIN_WAVES && kBlocks >= MULTICAST_MIN_K_BLOCKS ? TWO_WAVE_MULTICAST_EFFICIENCY : 1) *
+    (p.gemmType !== "dense" && cfg.blockM === 128 && cfg.pipelinedPromotion && cfg.clusterN === 2 && waves >= PIPELINED_MULTICAST_MIN_WAVES && kBlocks >= MULTICAST_MIN_K_BLOCKS
       ? PIPELINED_MULTICAST_EFFICIENCY
       : 1);
   const ingest = ((cfg.blockM + cfg.blockN) * BLOCK_K + cfg.blockM * 4) / INGEST_BYTES_PER_SM;

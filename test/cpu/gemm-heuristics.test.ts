@@ -77,11 +77,15 @@ describe("selectConfig", () => {
     });
   }
 
-  test("large M: 256-row tiles sharing A across a 2-CTA cluster, issue order alternating (run 12)", () => {
-    for (const [n, k] of [[4096, 7168], [7168, 16384]] as const) {
-      const c = selectConfig(dense(4096, n, k), H200);
-      expect({ blockM: c.blockM, clusterN: c.clusterN, orderedMath: c.orderedMath }).toEqual({ blockM: 256, clusterN: 2, orderedMath: true });
+  test("large M: 256-row tiles with the issue order alternating; A shared across a 2-CTA cluster only with many waves (run 51)", () => {
+    // 4-16 waves: no cluster (multicast ran 1-2.6% slower, timed interleaved).
+    for (const [m, n, k] of [[4096, 4096, 7168], [4096, 7168, 16384], [8192, 8192, 8192]] as const) {
+      const c = selectConfig(dense(m, n, k), H200);
+      expect({ m, blockM: c.blockM, clusterN: c.clusterN, orderedMath: c.orderedMath }).toEqual({ m, blockM: 256, clusterN: 1, orderedMath: true });
     }
+    // 31 waves of long K loops (the contiguous rows' total M): multicast ran 4-8% ahead.
+    const c = selectConfig(dense(32768, 4096, 7168), H200);
+    expect({ blockM: c.blockM, clusterN: c.clusterN, orderedMath: c.orderedMath }).toEqual({ blockM: 256, clusterN: 2, orderedMath: true });
   });
 
   test("decode shapes (M <= 64) use one math warpgroup and many CTAs", () => {
