@@ -6,6 +6,9 @@
  * (uniform in [0.7, 1.3] × expected M, from a fixed seed), with the benchmark's clock; prints the
  * mean TFLOPS over the draws (total rows computed / total time), the slowest draw, and the model's
  * estimate. Contiguous: equal segments of M rows per expert; prints TFLOPS and the model's estimate.
+ * A row's configurations are timed in alternation (each round times every one once), so the card's
+ * clock and power state is the same for all of them (timed one after the other, whichever ran first
+ * won by 1-4%: docs/perf-notes.md, runs 27 and 51).
  */
 import { Device } from "../src/runtime/device.ts";
 import { Stream } from "../src/runtime/stream.ts";
@@ -68,34 +71,44 @@ function pickConfigs(problem: GemmProblem): { chosen: KernelConfig; picked: Map<
   return { chosen, picked };
 }
 
+type Override = Partial<Omit<KernelConfig, "tmaStore">>;
+interface Measured {
+  us: number;
+  tflops: number;
+  note?: string;
+}
+
 /**
- * Times every picked configuration with `measure` (µs and TFLOPS, plus a note) and prints them
- * fastest first under `title`; a configuration that fails to build or run is listed as failed.
+ * Builds a runner for every picked configuration with `build`, times them all together with
+ * `measure` (one result per runner, in order) and prints them fastest first under `title`; a
+ * configuration whose plan fails to build is listed as failed.
  */
-function printSweep(
-  title: string,
-  problem: GemmProblem,
-  measure: (override: Partial<Omit<KernelConfig, "tmaStore">>) => { us: number; tflops: number; note?: string },
-): void {
+function printSweep(title: string, problem: GemmProblem, build: (override: Override) => () => void, measure: (runs: (() => void)[]) => Measured[]): void {
   const { chosen, picked } = pickConfigs(problem);
   const lines: { tflops: number; line: string }[] = [];
+  const built: { config: KernelConfig; run: () => void }[] = [];
   for (const config of picked.values()) {
     try {
       // The plan options take every field but the epilogue path (the plan derives it from the output).
       const { tmaStore: _derived, ...override } = config;
-      const { us, tflops, note } = measure(override);
-      const est = estimateSeconds(problem, config, limits) * 1e6;
-      lines.push({
-        tflops,
-        line: `${key(config).padEnd(22)} ${us.toFixed(1).padStart(8)} us ${tflops.toFixed(0).padStart(5)} TFLOPS${note ? ` (${note})` : ""}  model ${est.toFixed(1)} us${key(config) === key(chosen) ? "  <- heuristics" : ""}`,
-      });
+      built.push({ config, run: build(override) });
     } catch (error) {
       lines.push({ tflops: 0, line: `${key(config)} failed: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}` });
     }
   }
+  measure(built.map((b) => b.run)).forEach(({ us, tflops, note }, i) => {
+    const config = built[i]!.config;
+    const est = estimateSeconds(problem, config, limits) * 1e6;
+    lines.push({
+      tflops,
+      line: `${key(config).padEnd(22)} ${us.toFixed(1).padStart(8)} us ${tflops.toFixed(0).padStart(5)} TFLOPS${note ? ` (${note})` : ""}  model ${est.toFixed(1)} us${key(config) === key(chosen) ? "  <- heuristics" : ""}`,
+    });
+  });
   console.log(`== ${title}`);
   for (const l of lines.sort((x, y) => y.tflops - x.tflops)) console.log(`  ${l.line}`);
 }
+
+const TIMING = { warmup: 2, runs: 10 };
 
 function tuneContiguous(numGroups: number, mPerGroup: number, n: number, k: number): void {
   const mTotal = numGroups * mPerGroup;
@@ -107,11 +120,15 @@ function tuneContiguous(numGroups: number, mPerGroup: number, n: number, k: numb
       ...contiguousDeviceOperands(device, mTotal, numGroups, n, k, keep),
       mIndices: keep(Tensor.fromHost(device, Int32Array.from({ length: mTotal }, (_, row) => Math.floor(row / mPerGroup)), [mTotal], "i32")),
     };
-    printSweep(`contiguous G=${numGroups} M/group=${mPerGroup} N=${n} K=${k}`, problem, (override) => {
-      const plan = planMGroupedFp8GemmNtContiguous(device, { mTotal, n, k, numGroups }, { debugChecks: false, config: override });
-      const us = timer.time(() => plan.run(args, stream), { warmup: 2, runs: 10 }).medianUs;
-      return { us, tflops: (2 * mTotal * n * k) / (us * 1e-6) / 1e12 };
-    });
+    printSweep(
+      `contiguous G=${numGroups} M/group=${mPerGroup} N=${n} K=${k}`,
+      problem,
+      (override) => {
+        const plan = planMGroupedFp8GemmNtContiguous(device, { mTotal, n, k, numGroups }, { debugChecks: false, config: override });
+        return () => plan.run(args, stream);
+      },
+      (runs) => timer.timeInterleaved(runs, TIMING).map(({ medianUs: us }) => ({ us, tflops: (2 * mTotal * n * k) / (us * 1e-6) / 1e12 })),
+    );
   } finally {
     made.forEach((t) => t.dispose());
   }
@@ -139,19 +156,28 @@ for (const [numGroups, expectedM, n, k] of rows as [number, number, number, numb
       maskedM: keep(Tensor.empty(device, [numGroups], "i32")),
     };
     const drawList = countDraws.map((c) => c.join("+")).join(" ");
-    printSweep(`masked G=${numGroups} expectedM=${expectedM} N=${n} K=${k} (draws: ${drawList})`, problem, (override) => {
-      const plan = planMGroupedFp8GemmNtMasked(device, { mMax, n, k, numGroups, expectedM }, { debugChecks: false, config: override });
-      let totalUs = 0, totalRows = 0, worst = Infinity;
-      for (const counts of countDraws) {
-        copyHostToDevice(args.maskedM, Int32Array.from(counts));
-        const us = timer.time(() => plan.run(args, stream), { warmup: 2, runs: 10 }).medianUs;
-        const rowsNow = counts.reduce((a, c) => a + c, 0);
-        totalUs += us;
-        totalRows += rowsNow;
-        worst = Math.min(worst, (2 * rowsNow * n * k) / (us * 1e-6) / 1e12);
-      }
-      return { us: totalUs / draws, tflops: (2 * totalRows * n * k) / (totalUs * 1e-6) / 1e12, note: `worst draw ${worst.toFixed(0)}` };
-    });
+    printSweep(
+      `masked G=${numGroups} expectedM=${expectedM} N=${n} K=${k} (draws: ${drawList})`,
+      problem,
+      (override) => {
+        const plan = planMGroupedFp8GemmNtMasked(device, { mMax, n, k, numGroups, expectedM }, { debugChecks: false, config: override });
+        return () => plan.run(args, stream);
+      },
+      (runs) => {
+        const totals = runs.map(() => ({ us: 0, worst: Infinity }));
+        let totalRows = 0;
+        for (const counts of countDraws) {
+          copyHostToDevice(args.maskedM, Int32Array.from(counts));
+          const rowsNow = counts.reduce((a, c) => a + c, 0);
+          totalRows += rowsNow;
+          timer.timeInterleaved(runs, TIMING).forEach(({ medianUs }, i) => {
+            totals[i]!.us += medianUs;
+            totals[i]!.worst = Math.min(totals[i]!.worst, (2 * rowsNow * n * k) / (medianUs * 1e-6) / 1e12);
+          });
+        }
+        return totals.map(({ us, worst }) => ({ us: us / draws, tflops: (2 * totalRows * n * k) / (us * 1e-6) / 1e12, note: `worst draw ${worst.toFixed(0)}` }));
+      },
+    );
   } finally {
     made.forEach((t) => t.dispose());
   }

@@ -31,20 +31,32 @@ export const BLOCK_M_CANDIDATES: readonly (64 | 128 | 256)[] = [64, 128, 256];
 /** More stages than this buys nothing measurable and lengthens barrier setup. */
 export const MAX_STAGES = 16;
 /**
- * Whether two math warpgroups take turns issuing: measured 2-11% faster at BLOCK_N = 192 with long
- * K loops, 2-3% slower at 128 x 128, and 6% slower at K = 512 (runs 5-6 in docs/perf-notes.md); 4-9%
- * faster for BLOCK_M = 256 at K >= 7168 (run 12). Pipelined promotion replaces it where it applies.
+ * Whether two math warpgroups take turns issuing their k-block's WGMMAs. Timed one configuration
+ * after the other it had looked 2-11% faster at BLOCK_N = 192 and for BLOCK_M = 256 with long K
+ * loops (runs 5-6, 12 in docs/perf-notes.md); timed in alternation, the free order was 0.4-3%
+ * faster on every dense and contiguous §7 row but one draw (run 52). So the heuristics leave the
+ * order free; the turn-taking stays a configuration option (and compiles in the reachable set).
  */
-export const orderedMathFor = (blockM: number, blockN: number, k: number): boolean => (blockM === 256 || blockN > 128) && numKBlocks(k) > 8;
+export const ORDERED_MATH_DEFAULT = false;
 /**
- * Who stages B scales into shared memory (docs/perf-notes.md, runs 5-6): the producer-warp ring beat
- * math-thread staging where tiles are short (K = 512: 164 vs 175 us) and was within noise elsewhere.
- * (Register prefetch from global lost 5-20% everywhere and was removed.)
+ * Who stages B scales into shared memory: the producer-warp ring beat math-thread staging where
+ * tiles are short (K = 512: 164 vs 175 us; runs 5-6, 13), and on 256-row dense tiles up to K = 2048
+ * (4096 x 7168 x 2048: 95.8-96.0 vs 97.8-98.4 us, timed in alternation, run 52). Math-staged stays
+ * the default elsewhere: 1.5-2% ahead at K = 16384 and 8192^3, 2-4% on the contiguous 256-row tiles
+ * at K = 2048, 4-11% on the masked pipelined tiles (run 52). (Register prefetch from global lost
+ * 5-20% everywhere and was removed.)
  */
 export const SCALE_B_SOURCE_DEFAULT: ScaleBSource = "math-staged";
-/** Up to this many k-blocks the producer ring wins (K = 512 and, at small M, K = 1536: run 13). */
+/** Up to this many k-blocks the producer ring wins on every tile (K = 512 and, at small M, K = 1536: run 13). */
 export const PRODUCER_SCALES_MAX_K_BLOCKS = 12;
-export const scaleBSourceFor = (k: number): ScaleBSource => (numKBlocks(k) <= PRODUCER_SCALES_MAX_K_BLOCKS ? "producer" : SCALE_B_SOURCE_DEFAULT);
+/** Up to this many k-blocks it wins on dense 256-row tiles (K = 2048: run 52). */
+export const PRODUCER_SCALES_MAX_K_BLOCKS_DENSE_TWO_WAVE = 16;
+export const scaleBSourceFor = (p: Pick<GemmProblem, "gemmType" | "k">, blockM: number): ScaleBSource => {
+  const kBlocks = numKBlocks(p.k);
+  if (kBlocks <= PRODUCER_SCALES_MAX_K_BLOCKS) return "producer";
+  if (p.gemmType === "dense" && blockM === 256 && kBlocks <= PRODUCER_SCALES_MAX_K_BLOCKS_DENSE_TWO_WAVE) return "producer";
+  return SCALE_B_SOURCE_DEFAULT;
+};
 /**
  * n-units per rasterisation strip (cuda/bungemm/scheduler.cuh: strips of this many n-blocks, all
  * m-blocks tall, walked row by row). Masked layouts take single columns: each B block is read by
@@ -145,12 +157,12 @@ export const stageCapFor = (p: Pick<GemmProblem, "gemmType" | "accumulate">, blo
   p.gemmType === "contiguous" && p.accumulate && blockM === 256 ? 3 : MAX_STAGES;
 
 /** The stage count a tile of `p` gets: the most that fit the shared memory, at most its cap (0: none fit). */
-export function stagesFor(p: GemmProblem, blockM: number, blockN: number, tmaStore: boolean, limits: DeviceLimits, scaleBSource: ScaleBSource = scaleBSourceFor(p.k)): number {
+export function stagesFor(p: GemmProblem, blockM: number, blockN: number, tmaStore: boolean, limits: DeviceLimits, scaleBSource: ScaleBSource = scaleBSourceFor(p, blockM)): number {
   return Math.min(maxStages(blockM, blockN, p.k, tmaStore, limits, scaleBSource), stageCapFor(p, blockM));
 }
 
 /** Largest stage count that fits the shared memory, or 0 when fewer than MIN_STAGES fit. */
-export function maxStages(blockM: number, blockN: number, k: number, tmaStore: boolean, limits: DeviceLimits, scaleBSource: ScaleBSource = scaleBSourceFor(k)): number {
+export function maxStages(blockM: number, blockN: number, k: number, tmaStore: boolean, limits: DeviceLimits, scaleBSource: ScaleBSource = scaleBSourceFor({ gemmType: "dense", k }, blockM)): number {
   const free = limits.maxSharedBytes - fixedSharedBytes(blockM, blockN, k, tmaStore, scaleBSource);
 
   const stages = Math.min(MAX_STAGES, Math.floor(free / (stageBytes(blockM, blockN) + 16)));
@@ -243,10 +255,10 @@ export function candidateConfigs(p: GemmProblem, limits: DeviceLimits): KernelCo
         if (blockN === 192 && blockM === 128 && (p.gemmType !== "dense" || clusterM * clusterN > 1 || !tmaStore)) continue;
         if (blockN === 192 && p.accumulate) continue;
         if (blockM === 256 && clusterM * clusterN > 1 && !twoWaveClusterFits(blockN, tmaStore)) continue;
-        const scaleBSource = scaleBSourceFor(p.k);
+        const scaleBSource = scaleBSourceFor(p, blockM);
         out.push({
           blockM, blockN, numStages, clusterM, clusterN, rasterGroupN: rasterGroupNFor(p.gemmType), tmaStore,
-          orderedMath: blockM >= 128 && orderedMathFor(blockM, blockN, p.k),
+          orderedMath: ORDERED_MATH_DEFAULT,
           scaleBSource,
           pipelinedPromotion: pipelinedPromotionFor(blockM, blockN),
           splitLastRound: splitLastRoundFor(p.gemmType, { blockM, blockN, clusterM, clusterN }),

@@ -42,6 +42,8 @@ export function reachableKernels(limits: DeviceLimits = HOPPER_LIMITS): Reachabl
     { gemmType: "contiguous", outDtype: "f32", accumulate: true, n: 4096, k: 7168 },
     { gemmType: "contiguous", outDtype: "f32", accumulate: true, n: 4096 },
     { gemmType: "masked", outDtype: "bf16", accumulate: false, n: 4096, k: 7168 },
+    // K = 2048: dense 256-row tiles take the producer-staged B scales there (16 k-blocks).
+    { gemmType: "dense", outDtype: "bf16", accumulate: false, n: 7168, k: 2048 },
   ];
   const out: ReachableKernel[] = [];
   for (const v of variants) {

@@ -12,6 +12,7 @@ import {
   candidateConfigs,
   estimateSeconds,
   maxStages,
+  scaleBSourceFor,
   selectConfig,
   stageCapFor,
 } from "../../src/gemm/heuristics.ts";
@@ -77,15 +78,15 @@ describe("selectConfig", () => {
     });
   }
 
-  test("large M: 256-row tiles with the issue order alternating; A shared across a 2-CTA cluster only with many waves (run 51)", () => {
+  test("large M: 256-row tiles, issue order free (run 52); A shared across a 2-CTA cluster only with many waves (run 51)", () => {
     // 4-16 waves: no cluster (multicast ran 1-2.6% slower, timed interleaved).
     for (const [m, n, k] of [[4096, 4096, 7168], [4096, 7168, 16384], [8192, 8192, 8192]] as const) {
       const c = selectConfig(dense(m, n, k), H200);
-      expect({ m, blockM: c.blockM, clusterN: c.clusterN, orderedMath: c.orderedMath }).toEqual({ m, blockM: 256, clusterN: 1, orderedMath: true });
+      expect({ m, blockM: c.blockM, clusterN: c.clusterN, orderedMath: c.orderedMath }).toEqual({ m, blockM: 256, clusterN: 1, orderedMath: false });
     }
     // 31 waves of long K loops (the contiguous rows' total M): multicast ran 4-8% ahead.
     const c = selectConfig(dense(32768, 4096, 7168), H200);
-    expect({ blockM: c.blockM, clusterN: c.clusterN, orderedMath: c.orderedMath }).toEqual({ blockM: 256, clusterN: 2, orderedMath: true });
+    expect({ blockM: c.blockM, clusterN: c.clusterN, orderedMath: c.orderedMath }).toEqual({ blockM: 256, clusterN: 2, orderedMath: false });
   });
 
   test("decode shapes (M <= 64) use one math warpgroup and many CTAs", () => {
@@ -141,13 +142,28 @@ describe("selectConfig", () => {
     }
   });
 
+  test("B scales: the producer ring up to 12 k-blocks everywhere, up to 16 on dense 256-row tiles (run 52)", () => {
+    expect(scaleBSourceFor({ gemmType: "masked", k: 1536 }, 128)).toBe("producer");
+    expect(scaleBSourceFor({ gemmType: "dense", k: 2048 }, 256)).toBe("producer");
+    expect(scaleBSourceFor({ gemmType: "dense", k: 2049 }, 256)).toBe("math-staged");
+    expect(scaleBSourceFor({ gemmType: "dense", k: 2048 }, 128)).toBe("math-staged");
+    expect(scaleBSourceFor({ gemmType: "contiguous", k: 2048 }, 256)).toBe("math-staged");
+    expect(scaleBSourceFor({ gemmType: "masked", k: 2048 }, 128)).toBe("math-staged");
+    expect(selectConfig(dense(4096, 7168, 2048), H200).scaleBSource).toBe("producer");
+  });
+
   test("contiguous, large M: the dense kernel's 256 x 128 tiles (a tile spanning two experts runs a pass per wave; run 24)", () => {
     for (const [g, mPer] of [[4, 8192], [8, 4096]] as const) {
       for (const [n, k, cluster] of [[4096, 7168, "c1x2"], [7168, 2048, "c1x1"]] as const) {
         const p: GemmProblem = { gemmType: "contiguous", m: g * mPer, n, k, numGroups: g, outDtype: "bf16", accumulate: false };
         const c = selectConfig(p, H200);
         expect(`${c.blockM}x${c.blockN} c${c.clusterM}x${c.clusterN}`).toBe(`256x128 ${cluster}`);
-        expect(c).toEqual(selectConfig({ ...p, gemmType: "dense", numGroups: 1 }, H200));
+        // The dense plan on the same total M takes the same tile; only its B scales differ at K = 2048
+        // (the producer ring, 2% ahead there on dense tiles and 2-4% behind on contiguous ones: run 52).
+        const denseChoice = selectConfig({ ...p, gemmType: "dense", numGroups: 1 }, H200);
+        expect(c.scaleBSource).toBe("math-staged");
+        expect(denseChoice.scaleBSource).toBe(k === 2048 ? "producer" : "math-staged");
+        expect(c).toEqual({ ...denseChoice, scaleBSource: c.scaleBSource, numStages: c.numStages });
       }
     }
   });
