@@ -293,6 +293,11 @@ function isBetter(seconds: number, cfg: KernelConfig, best: Candidate): boolean 
   // Memory-bound estimates tie at the DRAM floor; there the pipelined loop measured faster (128 x
   // 24576 x 1536: 128 x 64 pipelined 18.7 us, 128 x 192 serial 20.0 us; run 13).
   if (cfg.pipelinedPromotion !== best.config.pipelinedPromotion) return cfg.pipelinedPromotion;
+  // Then tiles that never straddle two B-scale blocks: at N = 24576, K = 1536, where the model ties
+  // them at the DRAM floor, 64 x 64 ran 6-9% faster than 64 x 96 at M = 1 and 64, and 128 x 64 4-5%
+  // faster than 128 x 96 at M = 128, timed in alternation (run 54).
+  const straddles = 128 % cfg.blockN !== 0, bestStraddles = 128 % best.config.blockN !== 0;
+  if (straddles !== bestStraddles) return !straddles;
   const area = cfg.blockM * cfg.blockN, bestArea = best.config.blockM * best.config.blockN;
   if (area !== bestArea) return area > bestArea;
   // Equal areas: the taller tile leaves fewer rows of tiles to read B again (128 x 4096 x 7168:

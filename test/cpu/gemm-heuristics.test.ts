@@ -173,6 +173,13 @@ describe("selectConfig", () => {
     expect(`${c.blockM}x${c.blockN} c${c.clusterM}x${c.clusterN}${c.pipelinedPromotion ? " pipe" : ""}`).toBe("128x192 c1x1");
   });
 
+  test("memory-bound ties go to tiles that do not straddle two B-scale blocks (N = 24576, K = 1536: run 54)", () => {
+    for (const [m, tile] of [[1, "64x64"], [64, "64x64"], [128, "128x64"]] as const) {
+      const c = selectConfig(dense(m, 24576, 1536), H200);
+      expect({ m, tile: `${c.blockM}x${c.blockN}` }).toEqual({ m, tile });
+    }
+  });
+
   test("equal-area ties go to the taller tile (one row of tiles reads B once: 128 x 4096 x 7168, run 20)", () => {
     const c = selectConfig({ gemmType: "dense", m: 128, n: 4096, k: 7168, numGroups: 1, outDtype: "bf16", accumulate: false }, H200);
     expect(`${c.blockM}x${c.blockN}`).toBe("128x32");
