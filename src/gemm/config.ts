@@ -83,6 +83,9 @@ export const splitLastRoundFor = (gemmType: GemmType, cfg: Pick<KernelConfig, "b
 export const splitWorkspaceBytes = (cfg: Pick<KernelConfig, "blockM" | "blockN">, ctas: number): number =>
   ctas * (cfg.blockM * cfg.blockN * 4 + 4);
 
+/** Whether some tiles of this width cover two 128-row B-scale blocks (the kernel's kMayStraddle). */
+export const blockNStraddles = (blockN: number): boolean => 128 % blockN !== 0;
+
 /**
  * Whether a straddling BLOCK_N's split column (where its tiles switch to the next 128-row B-scale
  * block) is a run-time value in the kernel's promotion: the twin of SplitColumns::kCompileTime in
@@ -90,7 +93,7 @@ export const splitWorkspaceBytes = (cfg: Pick<KernelConfig, "blockM" | "blockN">
  * (test/cpu/gemm-split-columns.test.ts checks the two agree). Of BLOCK_N <= 128, only 112.
  */
 export function splitColumnAtRunTime(blockN: number): boolean {
-  if (128 % blockN === 0) return false;
+  if (!blockNStraddles(blockN)) return false;
   const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
   const straddling = Math.floor(((blockN < 128 ? blockN : 129) - 1) / gcd(blockN, 128));
   return straddling + 1 > 5;

@@ -11,6 +11,7 @@
  */
 import {
   BLOCK_K,
+  blockNStraddles,
   blockNStraddlesAtMostTwo,
   fixedSharedBytes,
   numKBlocks,
@@ -162,7 +163,7 @@ export function stagesFor(p: GemmProblem, blockM: number, blockN: number, tmaSto
 }
 
 /** Largest stage count that fits the shared memory, or 0 when fewer than MIN_STAGES fit. */
-export function maxStages(blockM: number, blockN: number, k: number, tmaStore: boolean, limits: DeviceLimits, scaleBSource: ScaleBSource = scaleBSourceFor({ gemmType: "dense", k }, blockM)): number {
+export function maxStages(blockM: number, blockN: number, k: number, tmaStore: boolean, limits: DeviceLimits, scaleBSource: ScaleBSource): number {
   const free = limits.maxSharedBytes - fixedSharedBytes(blockM, blockN, k, tmaStore, scaleBSource);
 
   const stages = Math.min(MAX_STAGES, Math.floor(free / (stageBytes(blockM, blockN) + 16)));
@@ -296,8 +297,7 @@ function isBetter(seconds: number, cfg: KernelConfig, best: Candidate): boolean 
   // Then tiles that never straddle two B-scale blocks: at N = 24576, K = 1536, where the model ties
   // them at the DRAM floor, 64 x 64 ran 6-9% faster than 64 x 96 at M = 1 and 64, and 128 x 64 4-5%
   // faster than 128 x 96 at M = 128, timed in alternation (run 54).
-  const straddles = 128 % cfg.blockN !== 0, bestStraddles = 128 % best.config.blockN !== 0;
-  if (straddles !== bestStraddles) return !straddles;
+  if (blockNStraddles(cfg.blockN) !== blockNStraddles(best.config.blockN)) return !blockNStraddles(cfg.blockN);
   const area = cfg.blockM * cfg.blockN, bestArea = best.config.blockM * best.config.blockN;
   if (area !== bestArea) return area > bestArea;
   // Equal areas: the taller tile leaves fewer rows of tiles to read B again (128 x 4096 x 7168:

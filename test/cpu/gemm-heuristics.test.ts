@@ -190,8 +190,8 @@ describe("selectConfig", () => {
   });
 
   test("a smaller shared-memory limit lowers the stage count, and a too-small one leaves no candidate", () => {
-    expect(maxStages(128, 128, 7168, true, { numSms: 132, maxSharedBytes: 120_000 })).toBeLessThan(maxStages(128, 128, 7168, true, H200));
-    expect(maxStages(256, 128, 7168, true, { numSms: 132, maxSharedBytes: 100_000 })).toBe(0);
+    expect(maxStages(128, 128, 7168, true, { numSms: 132, maxSharedBytes: 120_000 }, "math-staged")).toBeLessThan(maxStages(128, 128, 7168, true, H200, "math-staged"));
+    expect(maxStages(256, 128, 7168, true, { numSms: 132, maxSharedBytes: 100_000 }, "math-staged")).toBe(0);
     expect(() => selectConfig(dense(4096, 4096, 7168), { numSms: 132, maxSharedBytes: 20_000 })).toThrow(/no kernel configuration fits/);
   });
 });
