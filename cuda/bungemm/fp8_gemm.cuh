@@ -69,6 +69,7 @@ struct Fp8GemmConfig {
   static constexpr bool kPrefetchSfb = !kProducerScalesB && kPipelinedPromotion_;
   // Two math warpgroups take turns issuing their k-block's WGMMAs (0, 1, 0, 1, ...), so one
   // promotes while the other's MMAs run instead of both promoting at once with the tensor cores idle.
+  // (A configuration option: the free order measured 0.4-3% faster on the §7 rows, run 52.)
   // Pipelined promotion: each math warpgroup issues k-block kb + 1's MMAs into a second accumulator
   // before it waits for k-block kb's and promotes them, so its own queue never runs dry while it
   // promotes (the tensor core is not left to the other warpgroup alone). Costs a second BLOCK_N / 2
