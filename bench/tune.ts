@@ -8,9 +8,9 @@
  * events, median), and prints one line per configuration: µs, TFLOPS, and the model's estimate.
  * `--single-level` also times each configuration without the promotion (the test-only single-level
  * kernel: wrong results, same loads and MMAs), to show what the promotion costs on that tile.
- * `--interleave RUNS` times a shape's configurations in alternation (each round times every one once,
- * RUNS rounds), so that the card's clock and power state is the same for all of them: timed one
- * after the other, whichever ran first won by 1-4% (docs/perf-notes.md, runs 27 and 51).
+ * A shape's configurations are timed in alternation (each round times every one once; `--interleave
+ * RUNS` sets the rounds, 10 by default), so the card's clock and power state is the same for all of
+ * them: timed one after the other, whichever ran first won by 1-4% (docs/perf-notes.md, runs 27 and 51).
  * The output feeds docs/perf-notes.md; nothing is written to bench/results/.
  */
 import { Device } from "../src/runtime/device.ts";
@@ -25,12 +25,12 @@ import { configKey as key } from "./configKey.ts";
 import { parseConfigs, parseRows } from "./sweepArgs.ts";
 import { denseShapes, uploadDenseInputs } from "./dense.ts";
 
-function parseArgs(argv: string[]): { shapes: [number, number, number][]; top: number; configs?: Partial<KernelConfig>[]; singleLevel: boolean; interleaveRuns?: number } {
+function parseArgs(argv: string[]): { shapes: [number, number, number][]; top: number; configs?: Partial<KernelConfig>[]; singleLevel: boolean; interleaveRuns: number } {
   let shapes = denseShapes();
   let top = 6;
   let configs: Partial<KernelConfig>[] | undefined;
   let singleLevel = false;
-  let interleaveRuns: number | undefined;
+  let interleaveRuns = 10;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--shapes") shapes = parseRows(argv[++i]) as [number, number, number][];
     else if (argv[i] === "--top") top = Number(argv[++i]);
@@ -94,39 +94,22 @@ for (const [m, n, k] of shapes) {
   using inputs = uploadDenseInputs(device, makeDenseHostInputs(m, n, k));
   const lines: { us: number; line: string }[] = [];
   const variants = [...picked.values()].flatMap((config) => (singleLevel ? [{ config, single: false }, { config: { ...config, pipelinedPromotion: false }, single: true }] : [{ config, single: false }]));
-  const line = (config: KernelConfig, single: boolean, us: number): string => {
-    const label = key(config) + (single ? " 1lvl" : "");
-    const tflops = (2 * m * n * k) / (us * 1e-6) / 1e12;
-    const est = estimateSeconds(p, config, limits) * 1e6;
-    return `${label.padEnd(22)} ${us.toFixed(1).padStart(8)} us ${tflops.toFixed(0).padStart(5)} TFLOPS  model ${est.toFixed(1)} us${!single && key(config) === key(chosen) ? "  <- heuristics" : ""}`;
-  };
-  const failed = (config: KernelConfig, single: boolean, error: unknown): { us: number; line: string } =>
-    ({ us: Infinity, line: `${key(config)}${single ? " 1lvl" : ""} failed: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}` });
-  if (interleaveRuns !== undefined) {
-    const plans: { config: KernelConfig; single: boolean; plan: GemmPlan }[] = [];
-    for (const { config, single } of variants) {
-      try {
-        plans.push({ config, single, plan: new GemmPlan(device, p, config, single) });
-      } catch (error) {
-        lines.push(failed(config, single, error));
-      }
-    }
-    const timings = timer.timeInterleaved(plans.map(({ plan }) => () => plan.run(inputs, stream)), { warmup: 2, runs: interleaveRuns });
-    plans.forEach(({ config, single }, i) => {
-      const us = timings[i]!.medianUs;
-      lines.push({ us, line: line(config, single, us) });
-    });
-  } else {
-    for (const { config, single } of variants) {
-      try {
-        const plan = new GemmPlan(device, p, config, single);
-        const t = timer.time(() => plan.run(inputs, stream), { warmup: 2, runs: 10 });
-        lines.push({ us: t.medianUs, line: line(config, single, t.medianUs) });
-      } catch (error) {
-        lines.push(failed(config, single, error));
-      }
+  const label = (config: KernelConfig, single: boolean): string => key(config) + (single ? " 1lvl" : "");
+  const plans: { config: KernelConfig; single: boolean; plan: GemmPlan }[] = [];
+  for (const { config, single } of variants) {
+    try {
+      plans.push({ config, single, plan: new GemmPlan(device, p, config, single) });
+    } catch (error) {
+      lines.push({ us: Infinity, line: `${label(config, single)} failed: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}` });
     }
   }
+  const timings = timer.timeInterleaved(plans.map(({ plan }) => () => plan.run(inputs, stream)), { warmup: 2, runs: interleaveRuns });
+  plans.forEach(({ config, single }, i) => {
+    const us = timings[i]!.medianUs;
+    const tflops = (2 * m * n * k) / (us * 1e-6) / 1e12;
+    const est = estimateSeconds(p, config, limits) * 1e6;
+    lines.push({ us, line: `${label(config, single).padEnd(22)} ${us.toFixed(1).padStart(8)} us ${tflops.toFixed(0).padStart(5)} TFLOPS  model ${est.toFixed(1)} us${!single && key(config) === key(chosen) ? "  <- heuristics" : ""}` });
+  });
   console.log(`== ${m} x ${n} x ${k}`);
   for (const l of lines.sort((x, y) => x.us - y.us)) console.log(`  ${l.line}`);
 }
