@@ -117,9 +117,9 @@ const PIPELINED_MULTICAST_MIN_WAVES = 8;
 // BLOCK_M = 128 tiles wider than 128 columns (no room to pipeline their promotion): 128 x 192 ran at
 // ~0.92 of the rate above at 4096 x 2112 x 7168 (run 12); once the k-loop was compiled per split column
 // (no per-chunk choice of B scale in the promotion), at the rate of 128 x 128 pipelined: 102-104 us in
-// 3 waves against 115 us in 5 (run 20 in docs/perf-notes.md). Against 256 x 128, timed interleaved on six
-// M >= 4096 rows (run 58), 128 x 192 ran 4-7% faster relative to each other than 1.1 made them
-// (8192^3: 829-866 us against 852-895, 2.5-3.4% ahead), so it sits just above TWO_WAVE_EFFICIENCY.
+// 3 waves against 115 us in 5 (run 20 in docs/perf-notes.md). Timed interleaved against 256 x 128 on six
+// M >= 4096 rows (run 58), 128 x 192 stood 4-7% better than a rate of 1.1 predicted (8192^3: 829-866 us
+// against 852-895, 2.5-3.4% ahead), so its rate sits just above TWO_WAVE_EFFICIENCY.
 const WIDE_SERIAL_EFFICIENCY = 1.155;
 const INGEST_BYTES_PER_SM = 85e9;
 const DRAM_BYTES_PER_S = 3.2e12;
