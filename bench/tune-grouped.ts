@@ -22,7 +22,7 @@ import { Tensor } from "../src/tensor/tensor.ts";
 import { randomFp8Codes, randomScales } from "./inputs.ts";
 import { parseConfigs, parseRows } from "./sweepArgs.ts";
 import { KernelTimer } from "./timing.ts";
-import { configKey as key } from "./configKey.ts";
+import { configKey as key, sweepLine } from "./configKey.ts";
 import { CONTIGUOUS_SHAPES, MASKED_GROUPS, MASKED_NK, contiguousDeviceOperands, maskedCounts } from "./grouped.ts";
 
 function seeded(seed: number): () => number {
@@ -101,7 +101,7 @@ function printSweep(title: string, problem: GemmProblem, build: (override: Overr
     const est = estimateSeconds(problem, config, limits) * 1e6;
     lines.push({
       tflops,
-      line: `${key(config).padEnd(22)} ${us.toFixed(1).padStart(8)} us ${tflops.toFixed(0).padStart(5)} TFLOPS${note ? ` (${note})` : ""}  model ${est.toFixed(1)} us${key(config) === key(chosen) ? "  <- heuristics" : ""}`,
+      line: sweepLine({ label: key(config), us, tflops, note, modelUs: est, chosen: key(config) === key(chosen) }),
     });
   });
   console.log(`== ${title}`);

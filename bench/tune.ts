@@ -21,7 +21,7 @@ import { deviceLimits } from "../src/gemm/resolveConfig.ts";
 import { pipelinedPromotionFits, type GemmProblem, type KernelConfig } from "../src/gemm/config.ts";
 import { makeDenseHostInputs } from "./inputs.ts";
 import { KernelTimer } from "./timing.ts";
-import { configKey as key } from "./configKey.ts";
+import { configKey as key, sweepLine } from "./configKey.ts";
 import { parseConfigs, parseRows } from "./sweepArgs.ts";
 import { denseShapes, uploadDenseInputs } from "./dense.ts";
 
@@ -108,7 +108,7 @@ for (const [m, n, k] of shapes) {
     const us = timings[i]!.medianUs;
     const tflops = (2 * m * n * k) / (us * 1e-6) / 1e12;
     const est = estimateSeconds(p, config, limits) * 1e6;
-    lines.push({ us, line: `${label(config, single).padEnd(22)} ${us.toFixed(1).padStart(8)} us ${tflops.toFixed(0).padStart(5)} TFLOPS  model ${est.toFixed(1)} us${!single && key(config) === key(chosen) ? "  <- heuristics" : ""}` });
+    lines.push({ us, line: sweepLine({ label: label(config, single), us, tflops, modelUs: est, chosen: !single && key(config) === key(chosen) }) });
   });
   console.log(`== ${m} x ${n} x ${k}`);
   for (const l of lines.sort((x, y) => x.us - y.us)) console.log(`  ${l.line}`);
