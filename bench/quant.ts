@@ -47,7 +47,7 @@ export function quantBytes(shape: QuantShape): number {
  * Random finite inputs spread over 2^-12 .. 2^12: random bits with the exponent field folded into
  * that range (fast enough for 10^8 values).
  */
-function randomInput(count: number, dtype: QuantInputDType): Float32Array | Uint16Array {
+export function randomInput(count: number, dtype: QuantInputDType): Float32Array | Uint16Array {
   if (dtype === "bf16") {
     const bits = new Uint16Array(randomBytes(count * 2).buffer);
     for (let i = 0; i < count; i++) bits[i] = (bits[i]! & 0x807f) | ((115 + (((bits[i]! >>> 7) & 0xff) % 25)) << 7);

@@ -43,12 +43,16 @@ export class KernelTimer implements Disposable {
     private readonly flushBuffer: DeviceBuffer,
     private readonly start: Event,
     private readonly end: Event,
+    private readonly afterFlush: (() => void) | undefined,
   ) {}
 
-  /** A timer that queues everything on `stream`; `flushBytes` sizes the L2 flush buffer. */
-  static create(device: Device, stream: Stream, options: { flushBytes?: number } = {}): KernelTimer {
+  /**
+   * A timer that queues everything on `stream`; `flushBytes` sizes the L2 flush buffer. `afterFlush`
+   * (probes only, never the record) queues more untimed work between the flush and `start`.
+   */
+  static create(device: Device, stream: Stream, options: { flushBytes?: number; afterFlush?: () => void } = {}): KernelTimer {
     const flush = DeviceBuffer.alloc(device, options.flushBytes ?? L2_FLUSH_BYTES);
-    return new KernelTimer(stream, flush, Event.create(device), Event.create(device));
+    return new KernelTimer(stream, flush, Event.create(device), Event.create(device), options.afterFlush);
   }
 
   /**
@@ -91,6 +95,7 @@ export class KernelTimer implements Disposable {
     // A different value each time, so no layer can skip the write as a repeat.
     this.flushValue = (this.flushValue + 1) & 0xffff;
     memsetD32(this.flushBuffer, this.flushValue, this.stream);
+    this.afterFlush?.();
     this.start.record(this.stream);
     fn();
     this.end.record(this.stream);

@@ -1,0 +1,132 @@
+/**
+ * What the L2 state the benchmark's flush leaves behind costs a memory-bound launch. Not part of
+ * `bun run bench`; nothing is written to bench/results/.
+ *
+ *   bun bench/l2Probe.ts [--rounds N]
+ *
+ * The benchmark flushes L2 by writing 512 MiB (DESIGN §6), which leaves the cache full of dirty
+ * lines: every line a timed kernel allocates may first have to write one of them back to DRAM. Here
+ * each transfer is timed twice in alternation — after that flush alone ("method"), and after the
+ * same flush followed by an untimed read of another 512 MiB, which leaves L2 holding clean lines
+ * ("clean") — so the difference is what the dirty lines cost. Rows: the per-token casts of the
+ * quant suite and plain device-to-device copies of the same bytes and of 2 GiB.
+ */
+import { parseArgs } from "node:util";
+import { getKernel } from "../src/jit/jit.ts";
+import { KernelArgs } from "../src/runtime/kernelArgs.ts";
+import { launchKernel } from "../src/runtime/launch.ts";
+import { Device } from "../src/runtime/device.ts";
+import { DeviceBuffer, copyDeviceToDevice, memsetD32 } from "../src/runtime/memory.ts";
+import { Stream } from "../src/runtime/stream.ts";
+import { Tensor } from "../src/tensor/tensor.ts";
+import { planQuantizePerToken, type QuantInputDType } from "../src/quant/quantize.ts";
+import { COPY_BYTES } from "./copyBandwidth.ts";
+import { gbps, median } from "./metrics.ts";
+import { quantBytes, randomInput } from "./quant.ts";
+import { KernelTimer, L2_FLUSH_BYTES } from "./timing.ts";
+
+const READ_SWEEP = "bungemm_probe_read_sweep";
+// Every 16-byte word once, through L2 (ld.global.cg); the XOR keeps the loads live and the
+// comparison with a constant the buffer never produces keeps the store from being taken.
+const READ_SWEEP_SOURCE = `extern "C" __global__ void ${READ_SWEEP}(const uint4* p, unsigned long long words, unsigned int* sink) {
+  unsigned int acc = 0;
+  const unsigned long long stride = (unsigned long long)gridDim.x * blockDim.x;
+  for (unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; i < words; i += stride) {
+    const uint4 v = __ldcg(p + i);
+    acc ^= v.x ^ v.y ^ v.z ^ v.w;
+  }
+  if (acc == 0x9e3779b9u) sink[0] = acc;
+}
+`;
+
+const { values } = parseArgs({ args: Bun.argv.slice(2), options: { rounds: { type: "string", default: "3" } } });
+const rounds = Number(values.rounds);
+const device = Device.get(0);
+using stream = Stream.create(device);
+
+using cleanSource = DeviceBuffer.alloc(device, L2_FLUSH_BYTES);
+using sink = DeviceBuffer.alloc(device, 256);
+memsetD32(cleanSource, 0x01020304, stream);
+const sweep = getKernel(device, { name: READ_SWEEP, source: READ_SWEEP_SOURCE });
+const sweepArgs = new KernelArgs([
+  { name: "p", kind: "u64" },
+  { name: "words", kind: "u64" },
+  { name: "sink", kind: "u64" },
+])
+  .set("p", cleanSource.ptr)
+  .set("words", L2_FLUSH_BYTES / 16)
+  .set("sink", sink.ptr);
+const sweepLaunch = { grid: [device.smCount * 8, 1, 1] as [number, number, number], block: [256, 1, 1] as [number, number, number], sharedBytes: 0, stream };
+
+using method = KernelTimer.create(device, stream);
+using clean = KernelTimer.create(device, stream, { afterFlush: () => launchKernel(sweep, sweepLaunch, sweepArgs) });
+
+interface Row {
+  label: string;
+  bytes: number;
+  run: () => void;
+  dispose: () => void;
+}
+
+function castRow(m: number, k: number, dtype: QuantInputDType): Row {
+  const dims = [m, k];
+  const plan = planQuantizePerToken(dims, dtype);
+  const x = Tensor.fromHost(device, randomInput(m * k, dtype), dims, dtype);
+  const out = plan.allocateOutputs(device);
+  return {
+    label: `per-token ${dtype} [${m}, ${k}]`,
+    bytes: quantBytes({ kind: "quant-token", rows: m, k, dtype }),
+    run: () => plan.runInto(x, out, stream),
+    dispose: () => {
+      x.dispose();
+      out.data.dispose();
+      out.scales.dispose();
+    },
+  };
+}
+
+function copyRow(label: string, bytesEachWay: number): Row {
+  const src = DeviceBuffer.alloc(device, bytesEachWay);
+  const dst = DeviceBuffer.alloc(device, bytesEachWay);
+  memsetD32(src, 0x3c003c00, stream);
+  return {
+    label,
+    bytes: 2 * bytesEachWay,
+    run: () => copyDeviceToDevice(dst, src, bytesEachWay, stream),
+    dispose: () => {
+      src.dispose();
+      dst.dispose();
+    },
+  };
+}
+
+const castBytes = quantBytes({ kind: "quant-token", rows: 4096, k: 7168, dtype: "bf16" });
+const rows: Row[] = [
+  castRow(4096, 7168, "bf16"),
+  copyRow(`copy of the same bytes (${(castBytes / 2 / 1e6).toFixed(0)} MB each way)`, Math.round(castBytes / 2) & ~255),
+  castRow(4096, 16384, "bf16"),
+  castRow(4096, 7168, "f32"),
+  copyRow("copy of 2 GiB each way", COPY_BYTES),
+];
+stream.synchronize();
+console.log(`l2Probe: ${device.name}, ${device.smCount} SMs; ${rounds} rounds, method then clean in each`);
+
+const samples = rows.map(() => ({ method: [] as number[], clean: [] as number[] }));
+for (let r = 0; r < rounds; r++) {
+  rows.forEach((row, i) => {
+    samples[i]!.method.push(method.time(row.run).medianUs);
+    samples[i]!.clean.push(clean.time(row.run).medianUs);
+  });
+}
+const copyMethodUs = median(samples[rows.length - 1]!.method);
+const copyTBs = gbps(COPY_BYTES * 2, copyMethodUs) / 1000;
+console.log(`2 GiB copy after the method's flush: ${copyTBs.toFixed(2)} TB/s (the bench's copy figure)`);
+rows.forEach((row, i) => {
+  const describe = (us: number[]): string => {
+    const mid = median(us);
+    const rate = gbps(row.bytes, mid);
+    return `${mid.toFixed(1)} us (${us.map((u) => u.toFixed(1)).join(", ")}), ${rate.toFixed(0)} GB/s, ${((100 * rate) / (copyTBs * 1000)).toFixed(1)}% of copy`;
+  };
+  console.log(`${row.label}: method ${describe(samples[i]!.method)} | clean ${describe(samples[i]!.clean)}`);
+  row.dispose();
+});
