@@ -1,13 +1,14 @@
 // Quantization kernels: BF16/F32 -> FP8 e4m3 + f32 scales, scale-layout transforms, dequantization.
 // The policy is docs/quantization.md; src/quant/reference.ts is the bit-exact CPU twin.
 //
-// Per token (1x128), one strip = one row x 128 channels, handled by 8 lanes x 16 values. A warp takes
-// 4 consecutive strips (k-blocks) of one row, a CTA 8 consecutive rows, and consecutive CTAs walk
+// Per token (1x128), one strip = one row x 128 channels, handled by 8 lanes x 16 values (F32 input) or
+// 4 lanes x 32 values (BF16): either way a lane loads 64 contiguous bytes. A warp takes 4 or 8
+// consecutive strips (k-blocks) of one row, a CTA 8 consecutive rows, and consecutive CTAs walk
 // along K first. (Four rows per thread with all loads first, as the per-block cast does, measured
 // no faster on [4096, 7168] and 30% slower on [128, 7168]: docs/perf-notes.md, run 13.)
-//   load 16 values per lane (16-byte loads)            amax = max |x| over finite x
-//   amax over the strip's 8 lanes (shfl_xor 4, 2, 1)   scale = max(amax, 1e-4) / 448   (IEEE division)
-//   code = e4m3_rn_satfinite(x / scale), NaN -> 0x7f   one 16-byte store per lane
+//   load 16 or 32 values per lane (16-byte loads)       amax = max |x| over finite x
+//   amax over the strip's lanes (shfl_xor)              scale = max(amax, 1e-4) / 448   (IEEE division)
+//   code = e4m3_rn_satfinite(x / scale), NaN -> 0x7f    one 16-byte store per 16 values
 //   (x / scale correctly rounded: one __frcp_rn per lane + Markstein's correction, quotient_rn)
 //   scale -> sfa[g][kb][row]: the transposed, TMA-aligned layout the GEMM reads (rows padded to 4,
 //   padding written as 0).
@@ -34,7 +35,6 @@ constexpr uint32_t kScaleRowAlign = 4;                        // M_pad: 4 f32 = 
 constexpr float kE4m3Max = 448.0f;
 constexpr float kAmaxFloor = 1e-4f;  // src/quant/reference.ts AMAX_FLOOR
 static_assert(kThreads % 32 == 0 && 32 % kLanesPerStrip == 0, "a strip's lanes must sit in one warp");
-constexpr uint32_t kStripsPerWarp = 32 / kLanesPerStrip;  // per-token: consecutive k-blocks of one row
 constexpr uint32_t kTokenRowsPerCta = kThreads / 32;     // per-token: one row per warp
 
 enum class ScaleLayout : uint32_t {
@@ -140,45 +140,73 @@ __device__ __forceinline__ ptx::U32x4 quantize16_div(const float (&v)[kValuesPer
 
 // x: [G][m] rows of `x_row_stride` elements (the first k used); out: [G][m][k] e4m3;
 // sfa: [G][ceil(k/128)][aligned_rows(m)] f32. k is a multiple of 16; addresses 16-byte aligned.
-template <bool kInF32>
+// kHalves: 16-value halves per lane. With 2 a lane loads 64 contiguous bytes of BF16 (4 lanes per
+// strip, 8 strips per warp), as a lane of the F32 cast does with 1: twice the bytes in flight per
+// thread in the same 16 registers of raw input.
+template <bool kInF32, uint32_t kHalves>
 __device__ __forceinline__ void per_token_cast(uint64_t x, uint64_t out, uint64_t sfa, uint32_t m, uint32_t k,
                                                uint32_t num_groups, uint64_t x_row_stride) {
   constexpr uint32_t kInBytes = kInF32 ? 4 : 2;
+  constexpr uint32_t kLanes = kBlock / (kValuesPerLane * kHalves);  // lanes per strip
+  constexpr uint32_t kStrips = 32 / kLanes;                         // strips (consecutive k-blocks) per warp
+  static_assert(kHalves == 1 || kHalves == 2, "a lane holds 16 or 32 values");
   const uint32_t m_pad = aligned_rows(m);
   const uint32_t k_blocks = ceil_div(k, kBlock);
-  const uint32_t k_groups = ceil_div(k_blocks, kStripsPerWarp);
+  const uint32_t k_groups = ceil_div(k_blocks, kStrips);
   const uint32_t row_blocks = ceil_div(m_pad, kTokenRowsPerCta);
   const uint32_t k_group = blockIdx.x % k_groups;
   const uint32_t g = blockIdx.x / k_groups / row_blocks;
   const uint32_t row = blockIdx.x / k_groups % row_blocks * kTokenRowsPerCta + threadIdx.x / 32;
-  const uint32_t kb = k_group * kStripsPerWarp + threadIdx.x % 32 / kLanesPerStrip;
-  // A strip's 8 lanes leave together, so the shuffles below never wait on an exited lane.
+  const uint32_t kb = k_group * kStrips + threadIdx.x % 32 / kLanes;
+  // A strip's lanes leave together, so the shuffles below never wait on an exited lane.
   if (g >= num_groups || row >= m_pad || kb >= k_blocks) return;
-  const uint32_t lane_in_strip = threadIdx.x % kLanesPerStrip;
-  const uint32_t col = kb * kBlock + lane_in_strip * kValuesPerLane;
-  const bool active = row < m && col < k;  // padding rows and the tail of a partial k-block
+  const uint32_t lane_in_strip = threadIdx.x % kLanes;
+  const uint32_t col = kb * kBlock + lane_in_strip * kValuesPerLane * kHalves;
   const uint64_t stream = ptx::l2_policy_evict_first();  // input and codes are touched once
-
-  float v[kValuesPerLane];
-  float amax = 0.0f;
-  bool has_inf = false;
   const uint64_t global_row = static_cast<uint64_t>(g) * m + row;
-  if (active) {
-    load16<kInF32>(reinterpret_cast<const void*>(x + (global_row * x_row_stride + col) * kInBytes), v, stream);
-    amax = abs_max16(v);
-    has_inf = amax == __int_as_float(0x7f800000);
-    if (has_inf) amax = amax16(v);  // rare: the finite amax
-  }
-  const uint32_t strip_mask = 0xffu << (threadIdx.x % 32 / kLanesPerStrip * kLanesPerStrip);
+  const char* src = reinterpret_cast<const char*>(x + (global_row * x_row_stride + col) * kInBytes);
+
+  // Padding rows and the tail of a partial k-block hold no values (k is a multiple of 16, so a
+  // half is all in or all out).
+  bool active[kHalves];
+  Raw16<kInF32> raw[kHalves];
 #pragma unroll
-  for (uint32_t offset = kLanesPerStrip / 2; offset > 0; offset /= 2) {
+  for (uint32_t h = 0; h < kHalves; ++h) {
+    active[h] = row < m && col + h * kValuesPerLane < k;
+    if (active[h]) load_raw16<kInF32>(src + h * kValuesPerLane * kInBytes, raw[h], stream);
+  }
+  // This lane's amax with one of the two 16-value reductions.
+  auto lane_amax = [&](auto amax_of_16) {
+    float a = 0.0f;
+#pragma unroll
+    for (uint32_t h = 0; h < kHalves; ++h) {
+      if (active[h]) {
+        float v[kValuesPerLane];
+        to_f32<kInF32>(raw[h], v);
+        a = fmaxf(a, amax_of_16(v));
+      }
+    }
+    return a;
+  };
+  float amax = lane_amax([](const float (&v)[kValuesPerLane]) { return abs_max16(v); });
+  const bool has_inf = amax == __int_as_float(0x7f800000);
+  if (has_inf) amax = lane_amax([](const float (&v)[kValuesPerLane]) { return amax16(v); });  // rare: the finite amax
+  const uint32_t strip_mask = ((1u << kLanes) - 1) << (threadIdx.x % 32 / kLanes * kLanes);
+#pragma unroll
+  for (uint32_t offset = kLanes / 2; offset > 0; offset /= 2) {
     amax = fmaxf(amax, __shfl_xor_sync(strip_mask, amax, offset));
   }
   const float scale = row < m ? scale_for_amax(amax) : 0.0f;
   if (lane_in_strip == 0) reinterpret_cast<float*>(sfa)[(g * k_blocks + kb) * m_pad + row] = scale;
-  if (active) {
-    const ptx::U32x4 codes = has_inf ? quantize16_div(v, scale) : quantize16(v, scale, __frcp_rn(scale));
-    ptx::st_global_v4(reinterpret_cast<void*>(out + global_row * k + col), codes, stream);
+  const float rcp = __frcp_rn(scale);
+#pragma unroll
+  for (uint32_t h = 0; h < kHalves; ++h) {
+    if (active[h]) {
+      float v[kValuesPerLane];
+      to_f32<kInF32>(raw[h], v);
+      const ptx::U32x4 codes = has_inf ? quantize16_div(v, scale) : quantize16(v, scale, rcp);
+      ptx::st_global_v4(reinterpret_cast<void*>(out + global_row * k + col + h * kValuesPerLane), codes, stream);
+    }
   }
 }
 

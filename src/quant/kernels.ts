@@ -17,17 +17,26 @@ import type { Stream } from "../runtime/stream.ts";
 export const QUANT_THREADS = 256;
 /** e4m3 codes (and input values) per thread in the cast and dequantize kernels. */
 export const VALUES_PER_THREAD = 16;
-/** Per-token cast: a warp takes this many consecutive k-blocks of one row (8 lanes each). */
-export const PER_TOKEN_STRIPS_PER_WARP = 4;
+/**
+ * Per-token cast: 16-value halves per lane (cuda/bungemm/quant.cuh per_token_cast's kHalves). A
+ * BF16 lane takes 32 values, so that it loads 64 contiguous bytes as an F32 lane does with 16.
+ */
+export const PER_TOKEN_HALVES = { bf16: 2, f32: 1 } as const;
 /** Per-token cast: rows per CTA (one row per warp). */
 export const PER_TOKEN_ROWS_PER_CTA = QUANT_THREADS / 32;
 
-/** CTAs of the per-token cast: (groups) x (blocks of 8 padded rows) x (groups of 4 k-blocks). */
-export function perTokenGrid(numGroups: number, paddedRows: number, kBlocks: number): number {
-  return numGroups * Math.ceil(paddedRows / PER_TOKEN_ROWS_PER_CTA) * Math.ceil(kBlocks / PER_TOKEN_STRIPS_PER_WARP);
+/** Per-token cast: consecutive k-blocks of one row a warp takes (a k-block's strip is 128 / (16 · halves) lanes). */
+export function perTokenStripsPerWarp(halves: number): number {
+  return 32 / (128 / (VALUES_PER_THREAD * halves));
 }
 
-const CAST_FIELDS: readonly KernelArgField[] = [
+/** CTAs of the per-token cast: (groups) x (blocks of 8 padded rows) x (groups of a warp's k-blocks). */
+export function perTokenGrid(numGroups: number, paddedRows: number, kBlocks: number, halves: number): number {
+  return numGroups * Math.ceil(paddedRows / PER_TOKEN_ROWS_PER_CTA) * Math.ceil(kBlocks / perTokenStripsPerWarp(halves));
+}
+
+/** The casts' parameters in kernel order (also for probes that build their own entries: bench/perTokenAb.ts). */
+export const CAST_FIELDS: readonly KernelArgField[] = [
   { name: "x", kind: "u64" },
   { name: "out", kind: "u64" },
   { name: "scales", kind: "u64" },
@@ -67,8 +76,8 @@ const PER_BLOCK_LAYOUT = "bungemm::quant::ScaleLayout::kPerBlock";
 
 /** Every quantization kernel, by id. */
 export const QUANT_KERNELS = {
-  perTokenBf16: { entry: "bungemm_quant_per_token_bf16", call: "per_token_cast<false>", fields: CAST_FIELDS },
-  perTokenF32: { entry: "bungemm_quant_per_token_f32", call: "per_token_cast<true>", fields: CAST_FIELDS },
+  perTokenBf16: { entry: "bungemm_quant_per_token_bf16", call: `per_token_cast<false, ${PER_TOKEN_HALVES.bf16}>`, fields: CAST_FIELDS },
+  perTokenF32: { entry: "bungemm_quant_per_token_f32", call: `per_token_cast<true, ${PER_TOKEN_HALVES.f32}>`, fields: CAST_FIELDS },
   perBlockBf16: { entry: "bungemm_quant_per_block_bf16", call: "per_block_cast<false>", fields: CAST_FIELDS },
   perBlockF32: { entry: "bungemm_quant_per_block_f32", call: "per_block_cast<true>", fields: CAST_FIELDS },
   dequantPerTokenBf16: { entry: "bungemm_dequant_per_token_bf16", call: `dequantize<${PER_TOKEN_LAYOUT}, false>`, fields: DEQUANT_FIELDS },

@@ -17,7 +17,7 @@ import type { Stream } from "../runtime/stream.ts";
 import type { DType } from "../tensor/dtype.ts";
 import { contiguousStrides, Tensor } from "../tensor/tensor.ts";
 import { checkQuantShape, checkTensor, checkVectorAligned, inputRowStride, parseMatrixShape, type MatrixShape } from "./checks.ts";
-import { launchQuantKernel, perTokenGrid, type QuantKernelId } from "./kernels.ts";
+import { launchQuantKernel, PER_TOKEN_HALVES, perTokenGrid, type QuantKernelId } from "./kernels.ts";
 import { alignedM, contiguousScaleLayout, numBlocks, tmaAlignedScaleLayout, type ScaleTensorLayout } from "./layout.ts";
 import { parseOptions, QuantizeOptionsSchema, type QuantizeOptions } from "./options.ts";
 
@@ -58,7 +58,7 @@ export class QuantizePlan {
     if (granularity === "token") {
       this.scaleLayout = tmaAlignedScaleLayout(rows, kBlocks, numGroups, batched);
       this.kernel = dtype === "bf16" ? "perTokenBf16" : "perTokenF32";
-      this.gridX = perTokenGrid(numGroups, alignedM(rows), kBlocks);
+      this.gridX = perTokenGrid(numGroups, alignedM(rows), kBlocks, PER_TOKEN_HALVES[dtype]);
     } else {
       this.scaleLayout = contiguousScaleLayout(numBlocks(rows), kBlocks, numGroups, batched);
       this.kernel = dtype === "bf16" ? "perBlockBf16" : "perBlockF32";
