@@ -1,14 +1,13 @@
 // Quantization kernels: BF16/F32 -> FP8 e4m3 + f32 scales, scale-layout transforms, dequantization.
 // The policy is docs/quantization.md; src/quant/reference.ts is the bit-exact CPU twin.
 //
-// Per token (1x128), one strip = one row x 128 channels, handled by 8 lanes x 16 values (F32 input) or
-// 4 lanes x 32 values (BF16): either way a lane loads 64 contiguous bytes. A warp takes 4 or 8
-// consecutive strips (k-blocks) of one row, a CTA 8 consecutive rows, and consecutive CTAs walk
+// Per token (1x128), one strip = one row x 128 channels, handled by 8 lanes x 16 values. A warp takes
+// 4 consecutive strips (k-blocks) of one row, a CTA 8 consecutive rows, and consecutive CTAs walk
 // along K first. (Four rows per thread with all loads first, as the per-block cast does, measured
 // no faster on [4096, 7168] and 30% slower on [128, 7168]: docs/perf-notes.md, run 13.)
-//   load 16 or 32 values per lane (16-byte loads)       amax = max |x| over finite x
-//   amax over the strip's lanes (shfl_xor)              scale = max(amax, 1e-4) / 448   (IEEE division)
-//   code = e4m3_rn_satfinite(x / scale), NaN -> 0x7f    one 16-byte store per 16 values
+//   load 16 values per lane (16-byte loads)            amax = max |x| over finite x
+//   amax over the strip's 8 lanes (shfl_xor 4, 2, 1)   scale = max(amax, 1e-4) / 448   (IEEE division)
+//   code = e4m3_rn_satfinite(x / scale), NaN -> 0x7f   one 16-byte store per lane
 //   (x / scale correctly rounded: one __frcp_rn per lane + Markstein's correction, quotient_rn)
 //   scale -> sfa[g][kb][row]: the transposed, TMA-aligned layout the GEMM reads (rows padded to 4,
 //   padding written as 0).
@@ -140,9 +139,10 @@ __device__ __forceinline__ ptx::U32x4 quantize16_div(const float (&v)[kValuesPer
 
 // x: [G][m] rows of `x_row_stride` elements (the first k used); out: [G][m][k] e4m3;
 // sfa: [G][ceil(k/128)][aligned_rows(m)] f32. k is a multiple of 16; addresses 16-byte aligned.
-// kHalves: 16-value halves per lane. With 2 a lane loads 64 contiguous bytes of BF16 (4 lanes per
-// strip, 8 strips per warp), as a lane of the F32 cast does with 1: twice the bytes in flight per
-// thread in the same 16 registers of raw input.
+// kHalves: 16-value halves per lane; the library's entries take 1. With 2 a lane loads 64
+// contiguous bytes of BF16 (4 lanes per strip, 8 strips per warp), as an F32 lane does with 1, but
+// needs 46 registers against 36, and the BF16 cast ran 7-9% slower so (docs/perf-notes.md, run 68;
+// bench/perTokenAb.ts times both).
 template <bool kInF32, uint32_t kHalves>
 __device__ __forceinline__ void per_token_cast(uint64_t x, uint64_t out, uint64_t sfa, uint32_t m, uint32_t k,
                                                uint32_t num_groups, uint64_t x_row_stride) {

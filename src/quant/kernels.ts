@@ -18,10 +18,11 @@ export const QUANT_THREADS = 256;
 /** e4m3 codes (and input values) per thread in the cast and dequantize kernels. */
 export const VALUES_PER_THREAD = 16;
 /**
- * Per-token cast: 16-value halves per lane (cuda/bungemm/quant.cuh per_token_cast's kHalves). A
- * BF16 lane takes 32 values, so that it loads 64 contiguous bytes as an F32 lane does with 16.
+ * Per-token cast: 16-value halves per lane (cuda/bungemm/quant.cuh per_token_cast's kHalves). BF16
+ * lanes with two (64 contiguous bytes loaded, as an F32 lane loads with one) ran 7-9% slower on
+ * every shape: fewer CTAs fit an SM (docs/perf-notes.md, run 68; bench/perTokenAb.ts times both).
  */
-export const PER_TOKEN_HALVES = { bf16: 2, f32: 1 } as const;
+export const PER_TOKEN_HALVES = { bf16: 1, f32: 1 } as const;
 /** Per-token cast: rows per CTA (one row per warp). */
 export const PER_TOKEN_ROWS_PER_CTA = QUANT_THREADS / 32;
 

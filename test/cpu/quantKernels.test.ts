@@ -35,8 +35,8 @@ describe("generated quantization translation unit", () => {
 // computes it: every strip of the scale layout (padded rows included) exactly once, for both lane
 // widths (16 values per lane, 8 lanes per strip; 32 values, 4 lanes).
 describe("per-token cast grid", () => {
-  test("BF16 lanes take two halves, F32 lanes one: 8 and 4 strips per warp", () => {
-    expect(PER_TOKEN_HALVES).toEqual({ bf16: 2, f32: 1 });
+  test("lanes of one half take 4 strips per warp, of two 8 (both casts use one: run 68)", () => {
+    expect(PER_TOKEN_HALVES).toEqual({ bf16: 1, f32: 1 });
     expect([perTokenStripsPerWarp(1), perTokenStripsPerWarp(2)]).toEqual([4, 8]);
   });
   for (const halves of [1, 2]) {
