@@ -31,6 +31,14 @@ export function perTokenStripsPerWarp(halves: number): number {
   return 32 / (128 / (VALUES_PER_THREAD * halves));
 }
 
+/**
+ * Per-token cast through bulk copies into shared memory (cuda/bungemm/quant.cuh per_token_cast_bulk)
+ * instead of loads into registers; its entries are compiled for this many resident CTAs per SM
+ * (40 registers) and launched on at most that many per SM.
+ */
+export const PER_TOKEN_BULK = true;
+export const PER_TOKEN_BULK_CTAS_PER_SM = 6;
+
 /** CTAs of the per-token cast: (groups) x (blocks of 8 padded rows) x (groups of a warp's k-blocks). */
 export function perTokenGrid(numGroups: number, paddedRows: number, kBlocks: number, halves: number): number {
   return numGroups * Math.ceil(paddedRows / PER_TOKEN_ROWS_PER_CTA) * Math.ceil(kBlocks / perTokenStripsPerWarp(halves));
@@ -70,6 +78,8 @@ interface QuantKernelSpec {
   /** The device function in namespace bungemm::quant it forwards to, with template arguments. */
   call: string;
   fields: readonly KernelArgField[];
+  /** __launch_bounds__'s minimum resident CTAs per SM, where the launch relies on it. */
+  minBlocksPerSm?: number;
 }
 
 const PER_TOKEN_LAYOUT = "bungemm::quant::ScaleLayout::kPerTokenTmaAligned";
@@ -79,6 +89,8 @@ const PER_BLOCK_LAYOUT = "bungemm::quant::ScaleLayout::kPerBlock";
 export const QUANT_KERNELS = {
   perTokenBf16: { entry: "bungemm_quant_per_token_bf16", call: `per_token_cast<false, ${PER_TOKEN_HALVES.bf16}>`, fields: CAST_FIELDS },
   perTokenF32: { entry: "bungemm_quant_per_token_f32", call: `per_token_cast<true, ${PER_TOKEN_HALVES.f32}>`, fields: CAST_FIELDS },
+  perTokenBulkBf16: { entry: "bungemm_quant_per_token_bulk_bf16", call: "per_token_cast_bulk<false>", fields: CAST_FIELDS, minBlocksPerSm: PER_TOKEN_BULK_CTAS_PER_SM },
+  perTokenBulkF32: { entry: "bungemm_quant_per_token_bulk_f32", call: "per_token_cast_bulk<true>", fields: CAST_FIELDS, minBlocksPerSm: PER_TOKEN_BULK_CTAS_PER_SM },
   perBlockBf16: { entry: "bungemm_quant_per_block_bf16", call: "per_block_cast<false>", fields: CAST_FIELDS },
   perBlockF32: { entry: "bungemm_quant_per_block_f32", call: "per_block_cast<true>", fields: CAST_FIELDS },
   dequantPerTokenBf16: { entry: "bungemm_dequant_per_token_bf16", call: `dequantize<${PER_TOKEN_LAYOUT}, false>`, fields: DEQUANT_FIELDS },
@@ -105,7 +117,7 @@ function renderEntry(spec: QuantKernelSpec): string {
   });
   const args = spec.fields.map((f) => f.name).join(", ");
   return [
-    `extern "C" __global__ void __launch_bounds__(${QUANT_THREADS}) ${spec.entry}(${params.join(", ")}) {`,
+    `extern "C" __global__ void __launch_bounds__(${QUANT_THREADS}${spec.minBlocksPerSm === undefined ? "" : `, ${spec.minBlocksPerSm}`}) ${spec.entry}(${params.join(", ")}) {`,
     `  bungemm::quant::${spec.call}(${args});`,
     "}",
   ].join("\n");
