@@ -36,7 +36,7 @@ for (const [m, k, dtype] of SHAPES) {
   const host = randomInput(m * k, dtype);
   using x = Tensor.fromHost(device, host, [m, k], dtype);
   const mPad = alignedM(m), kBlocks = numBlocks(k);
-  const items = perTokenGrid(1, mPad, kBlocks, 1);
+  const items = perTokenGrid(1, mPad, kBlocks);
   const paths: { label: string; id: QuantKernelId; grid: number }[] = [
     { label: "register loads", id: dtype === "bf16" ? "perTokenBf16" : "perTokenF32", grid: items },
     { label: "bulk copies", id: dtype === "bf16" ? "perTokenBulkBf16" : "perTokenBulkF32", grid: Math.min(items, PER_TOKEN_BULK_CTAS_PER_SM * device.smCount) },

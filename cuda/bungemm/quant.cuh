@@ -36,7 +36,7 @@ constexpr uint32_t kScaleRowAlign = 4;                        // M_pad: 4 f32 = 
 constexpr float kE4m3Max = 448.0f;
 constexpr float kAmaxFloor = 1e-4f;  // src/quant/reference.ts AMAX_FLOOR
 static_assert(kThreads % 32 == 0 && 32 % kLanesPerStrip == 0, "a strip's lanes must sit in one warp");
-constexpr uint32_t kStripsPerWarp = 32 / kLanesPerStrip;  // per-token, 16 values per lane: consecutive k-blocks of one row
+constexpr uint32_t kStripsPerWarp = 32 / kLanesPerStrip;  // per-token: consecutive k-blocks of one row
 constexpr uint32_t kTokenRowsPerCta = kThreads / 32;     // per-token: one row per warp
 
 enum class ScaleLayout : uint32_t {
@@ -142,83 +142,54 @@ __device__ __forceinline__ ptx::U32x4 quantize16_div(const float (&v)[kValuesPer
 
 // x: [G][m] rows of `x_row_stride` elements (the first k used); out: [G][m][k] e4m3;
 // sfa: [G][ceil(k/128)][aligned_rows(m)] f32. k is a multiple of 16; addresses 16-byte aligned.
-// kHalves: 16-value halves per lane; the library's entries take 1. With 2 a lane loads 64
-// contiguous bytes of BF16 (4 lanes per strip, 8 strips per warp), as an F32 lane does with 1, but
-// needs 46 registers against 36, and the BF16 cast ran 7-9% slower so (docs/perf-notes.md, run 68;
-// bench/perTokenAb.ts times both).
-template <bool kInF32, uint32_t kHalves>
+template <bool kInF32>
 __device__ __forceinline__ void per_token_cast(uint64_t x, uint64_t out, uint64_t sfa, uint32_t m, uint32_t k,
                                                uint32_t num_groups, uint64_t x_row_stride) {
   constexpr uint32_t kInBytes = kInF32 ? 4 : 2;
-  constexpr uint32_t kLanes = kBlock / (kValuesPerLane * kHalves);  // lanes per strip
-  constexpr uint32_t kStrips = 32 / kLanes;                         // strips (consecutive k-blocks) per warp
-  static_assert(kHalves == 1 || kHalves == 2, "a lane holds 16 or 32 values");
   const uint32_t m_pad = aligned_rows(m);
   const uint32_t k_blocks = ceil_div(k, kBlock);
-  const uint32_t k_groups = ceil_div(k_blocks, kStrips);
+  const uint32_t k_groups = ceil_div(k_blocks, kStripsPerWarp);
   const uint32_t row_blocks = ceil_div(m_pad, kTokenRowsPerCta);
   const uint32_t k_group = blockIdx.x % k_groups;
   const uint32_t g = blockIdx.x / k_groups / row_blocks;
   const uint32_t row = blockIdx.x / k_groups % row_blocks * kTokenRowsPerCta + threadIdx.x / 32;
-  const uint32_t kb = k_group * kStrips + threadIdx.x % 32 / kLanes;
-  // A strip's lanes leave together, so the shuffles below never wait on an exited lane.
+  const uint32_t kb = k_group * kStripsPerWarp + threadIdx.x % 32 / kLanesPerStrip;
+  // A strip's 8 lanes leave together, so the shuffles below never wait on an exited lane.
   if (g >= num_groups || row >= m_pad || kb >= k_blocks) return;
-  const uint32_t lane_in_strip = threadIdx.x % kLanes;
-  const uint32_t col = kb * kBlock + lane_in_strip * kValuesPerLane * kHalves;
+  const uint32_t lane_in_strip = threadIdx.x % kLanesPerStrip;
+  const uint32_t col = kb * kBlock + lane_in_strip * kValuesPerLane;
+  const bool active = row < m && col < k;  // padding rows and the tail of a partial k-block
   const uint64_t stream = ptx::l2_policy_evict_first();  // input and codes are touched once
-  const uint64_t global_row = static_cast<uint64_t>(g) * m + row;
-  const char* src = reinterpret_cast<const char*>(x + (global_row * x_row_stride + col) * kInBytes);
 
-  // Padding rows and the tail of a partial k-block hold no values (k is a multiple of 16, so a
-  // half is all in or all out).
-  bool active[kHalves];
-  Raw16<kInF32> raw[kHalves];
-#pragma unroll
-  for (uint32_t h = 0; h < kHalves; ++h) {
-    active[h] = row < m && col + h * kValuesPerLane < k;
-    if (active[h]) load_raw16<kInF32>(src + h * kValuesPerLane * kInBytes, raw[h], stream);
+  float v[kValuesPerLane];
+  float amax = 0.0f;
+  bool has_inf = false;
+  const uint64_t global_row = static_cast<uint64_t>(g) * m + row;
+  if (active) {
+    load16<kInF32>(reinterpret_cast<const void*>(x + (global_row * x_row_stride + col) * kInBytes), v, stream);
+    amax = abs_max16(v);
+    has_inf = amax == __int_as_float(0x7f800000);
+    if (has_inf) amax = amax16(v);  // rare: the finite amax
   }
-  // This lane's amax with one of the two 16-value reductions.
-  auto lane_amax = [&](auto amax_of_16) {
-    float a = 0.0f;
+  const uint32_t strip_mask = 0xffu << (threadIdx.x % 32 / kLanesPerStrip * kLanesPerStrip);
 #pragma unroll
-    for (uint32_t h = 0; h < kHalves; ++h) {
-      if (active[h]) {
-        float v[kValuesPerLane];
-        to_f32<kInF32>(raw[h], v);
-        a = fmaxf(a, amax_of_16(v));
-      }
-    }
-    return a;
-  };
-  float amax = lane_amax([](const float (&v)[kValuesPerLane]) { return abs_max16(v); });
-  const bool has_inf = amax == __int_as_float(0x7f800000);
-  if (has_inf) amax = lane_amax([](const float (&v)[kValuesPerLane]) { return amax16(v); });  // rare: the finite amax
-  const uint32_t strip_mask = ((1u << kLanes) - 1) << (threadIdx.x % 32 / kLanes * kLanes);
-#pragma unroll
-  for (uint32_t offset = kLanes / 2; offset > 0; offset /= 2) {
+  for (uint32_t offset = kLanesPerStrip / 2; offset > 0; offset /= 2) {
     amax = fmaxf(amax, __shfl_xor_sync(strip_mask, amax, offset));
   }
   const float scale = row < m ? scale_for_amax(amax) : 0.0f;
   if (lane_in_strip == 0) reinterpret_cast<float*>(sfa)[(g * k_blocks + kb) * m_pad + row] = scale;
-  const float rcp = __frcp_rn(scale);
-#pragma unroll
-  for (uint32_t h = 0; h < kHalves; ++h) {
-    if (active[h]) {
-      float v[kValuesPerLane];
-      to_f32<kInF32>(raw[h], v);
-      const ptx::U32x4 codes = has_inf ? quantize16_div(v, scale) : quantize16(v, scale, rcp);
-      ptx::st_global_v4(reinterpret_cast<void*>(out + global_row * k + col + h * kValuesPerLane), codes, stream);
-    }
+  if (active) {
+    const ptx::U32x4 codes = has_inf ? quantize16_div(v, scale) : quantize16(v, scale, __frcp_rn(scale));
+    ptx::st_global_v4(reinterpret_cast<void*>(out + global_row * k + col), codes, stream);
   }
 }
 
 // The per-token cast of per_token_cast (same items, lanes and arithmetic: 8 rows x 4 k-blocks per
 // item, 8 lanes x 16 values per strip), with the inputs brought into shared memory by bulk copies
-// (one per row segment) into a ring of kStages items per CTA. A resident grid walks the items
-// round-robin, so each CTA keeps the loads of its next kStages - 1 items in flight while it casts
-// one, without holding them in registers. Launch with at most as many CTAs as can be resident.
-
+// (one per row segment) into a ring of items per CTA. A resident grid walks the items round-robin,
+// so each CTA keeps the loads of its next items in flight while it casts one, without holding them
+// in registers (wider lanes and persistent register-prefetch grids cost CTAs per SM and lost:
+// docs/perf-notes.md, runs 36, 48 and 68). Launch with at most as many CTAs as can be resident.
 template <bool kInF32>
 __device__ __forceinline__ void per_token_cast_bulk(uint64_t x, uint64_t out, uint64_t sfa, uint32_t m, uint32_t k,
                                                     uint32_t num_groups, uint64_t x_row_stride) {

@@ -17,19 +17,10 @@ import type { Stream } from "../runtime/stream.ts";
 export const QUANT_THREADS = 256;
 /** e4m3 codes (and input values) per thread in the cast and dequantize kernels. */
 export const VALUES_PER_THREAD = 16;
-/**
- * Per-token cast: 16-value halves per lane (cuda/bungemm/quant.cuh per_token_cast's kHalves). BF16
- * lanes with two (64 contiguous bytes loaded, as an F32 lane loads with one) ran 7-9% slower on
- * every shape: fewer CTAs fit an SM (docs/perf-notes.md, run 68; bench/perTokenAb.ts times both).
- */
-export const PER_TOKEN_HALVES = { bf16: 1, f32: 1 } as const;
+/** Per-token cast: a warp takes this many consecutive k-blocks of one row (8 lanes each). */
+export const PER_TOKEN_STRIPS_PER_WARP = 4;
 /** Per-token cast: rows per CTA (one row per warp). */
 export const PER_TOKEN_ROWS_PER_CTA = QUANT_THREADS / 32;
-
-/** Per-token cast: consecutive k-blocks of one row a warp takes (a k-block's strip is 128 / (16 · halves) lanes). */
-export function perTokenStripsPerWarp(halves: number): number {
-  return 32 / (128 / (VALUES_PER_THREAD * halves));
-}
 
 /**
  * Per-token cast through bulk copies into shared memory (cuda/bungemm/quant.cuh per_token_cast_bulk)
@@ -39,13 +30,15 @@ export function perTokenStripsPerWarp(halves: number): number {
 export const PER_TOKEN_BULK = true;
 export const PER_TOKEN_BULK_CTAS_PER_SM = 6;
 
-/** CTAs of the per-token cast: (groups) x (blocks of 8 padded rows) x (groups of a warp's k-blocks). */
-export function perTokenGrid(numGroups: number, paddedRows: number, kBlocks: number, halves: number): number {
-  return numGroups * Math.ceil(paddedRows / PER_TOKEN_ROWS_PER_CTA) * Math.ceil(kBlocks / perTokenStripsPerWarp(halves));
+/**
+ * Items of the per-token cast, (groups) x (blocks of 8 padded rows) x (groups of 4 k-blocks): the
+ * CTAs of the register-load kernel, walked by the bulk kernel's resident CTAs.
+ */
+export function perTokenGrid(numGroups: number, paddedRows: number, kBlocks: number): number {
+  return numGroups * Math.ceil(paddedRows / PER_TOKEN_ROWS_PER_CTA) * Math.ceil(kBlocks / PER_TOKEN_STRIPS_PER_WARP);
 }
 
-/** The casts' parameters in kernel order (also for probes that build their own entries: bench/perTokenAb.ts). */
-export const CAST_FIELDS: readonly KernelArgField[] = [
+const CAST_FIELDS: readonly KernelArgField[] = [
   { name: "x", kind: "u64" },
   { name: "out", kind: "u64" },
   { name: "scales", kind: "u64" },
@@ -87,8 +80,8 @@ const PER_BLOCK_LAYOUT = "bungemm::quant::ScaleLayout::kPerBlock";
 
 /** Every quantization kernel, by id. */
 export const QUANT_KERNELS = {
-  perTokenBf16: { entry: "bungemm_quant_per_token_bf16", call: `per_token_cast<false, ${PER_TOKEN_HALVES.bf16}>`, fields: CAST_FIELDS },
-  perTokenF32: { entry: "bungemm_quant_per_token_f32", call: `per_token_cast<true, ${PER_TOKEN_HALVES.f32}>`, fields: CAST_FIELDS },
+  perTokenBf16: { entry: "bungemm_quant_per_token_bf16", call: "per_token_cast<false>", fields: CAST_FIELDS },
+  perTokenF32: { entry: "bungemm_quant_per_token_f32", call: "per_token_cast<true>", fields: CAST_FIELDS },
   perTokenBulkBf16: { entry: "bungemm_quant_per_token_bulk_bf16", call: "per_token_cast_bulk<false>", fields: CAST_FIELDS, minBlocksPerSm: PER_TOKEN_BULK_CTAS_PER_SM },
   perTokenBulkF32: { entry: "bungemm_quant_per_token_bulk_f32", call: "per_token_cast_bulk<true>", fields: CAST_FIELDS, minBlocksPerSm: PER_TOKEN_BULK_CTAS_PER_SM },
   perBlockBf16: { entry: "bungemm_quant_per_block_bf16", call: "per_block_cast<false>", fields: CAST_FIELDS },

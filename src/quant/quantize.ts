@@ -17,7 +17,7 @@ import type { Stream } from "../runtime/stream.ts";
 import type { DType } from "../tensor/dtype.ts";
 import { contiguousStrides, Tensor } from "../tensor/tensor.ts";
 import { checkQuantShape, checkTensor, checkVectorAligned, inputRowStride, parseMatrixShape, type MatrixShape } from "./checks.ts";
-import { launchQuantKernel, PER_TOKEN_BULK, PER_TOKEN_BULK_CTAS_PER_SM, PER_TOKEN_HALVES, perTokenGrid, type QuantKernelId } from "./kernels.ts";
+import { launchQuantKernel, PER_TOKEN_BULK, PER_TOKEN_BULK_CTAS_PER_SM, perTokenGrid, type QuantKernelId } from "./kernels.ts";
 import { alignedM, contiguousScaleLayout, numBlocks, tmaAlignedScaleLayout, type ScaleTensorLayout } from "./layout.ts";
 import { parseOptions, QuantizeOptionsSchema, type QuantizeOptions } from "./options.ts";
 
@@ -61,12 +61,11 @@ export class QuantizePlan {
       this.scaleLayout = tmaAlignedScaleLayout(rows, kBlocks, numGroups, batched);
       if (PER_TOKEN_BULK) {
         this.kernel = dtype === "bf16" ? "perTokenBulkBf16" : "perTokenBulkF32";
-        // One item per CTA of the register-load kernel; the bulk kernel's resident CTAs walk them.
-        this.gridX = perTokenGrid(numGroups, alignedM(rows), kBlocks, 1);
+        this.gridX = perTokenGrid(numGroups, alignedM(rows), kBlocks);
         this.residentCtasPerSm = PER_TOKEN_BULK_CTAS_PER_SM;
       } else {
         this.kernel = dtype === "bf16" ? "perTokenBf16" : "perTokenF32";
-        this.gridX = perTokenGrid(numGroups, alignedM(rows), kBlocks, PER_TOKEN_HALVES[dtype]);
+        this.gridX = perTokenGrid(numGroups, alignedM(rows), kBlocks);
       }
     } else {
       this.scaleLayout = contiguousScaleLayout(numBlocks(rows), kBlocks, numGroups, batched);

@@ -7,7 +7,7 @@ import { readSettings } from "../../src/env.ts";
 import type { PtxasFunctionInfo } from "../../src/jit/ptxasInfo.ts";
 import { compileOnly } from "../../src/jit/jit.ts";
 import { locateNvcc, NvccCompiler } from "../../src/jit/nvccCompiler.ts";
-import { PER_TOKEN_HALVES, PER_TOKEN_ROWS_PER_CTA, QUANT_KERNELS, QUANT_THREADS, perTokenGrid, perTokenStripsPerWarp, quantKernelSource } from "../../src/quant/kernels.ts";
+import { PER_TOKEN_BULK_CTAS_PER_SM, PER_TOKEN_ROWS_PER_CTA, PER_TOKEN_STRIPS_PER_WARP, QUANT_KERNELS, QUANT_THREADS, perTokenGrid, quantKernelSource } from "../../src/quant/kernels.ts";
 
 function findNvcc(): string | undefined {
   try {
@@ -32,32 +32,24 @@ describe("generated quantization translation unit", () => {
 });
 
 // The per-token cast's CTA -> (group, row, k-block) walk, as cuda/bungemm/quant.cuh per_token_cast
-// computes it: every strip of the scale layout (padded rows included) exactly once, for both lane
-// widths (16 values per lane, 8 lanes per strip; 32 values, 4 lanes).
+// computes it: every strip of the scale layout (padded rows included) exactly once.
 describe("per-token cast grid", () => {
-  test("lanes of one half take 4 strips per warp, of two 8 (both casts use one: run 68)", () => {
-    expect(PER_TOKEN_HALVES).toEqual({ bf16: 1, f32: 1 });
-    expect([perTokenStripsPerWarp(1), perTokenStripsPerWarp(2)]).toEqual([4, 8]);
-  });
-  for (const halves of [1, 2]) {
-    const lanes = 8 / halves, strips = 32 / lanes;
-    for (const [groups, mPad, kBlocks] of [[1, 4096, 56], [1, 4, 1], [3, 12, 5], [2, 132, 9], [1, 36, 4], [1, 8, 17]] as const) {
-      test(`${halves} half(s) per lane: G=${groups} padded rows=${mPad} k-blocks=${kBlocks}`, () => {
-        const seen = new Uint8Array(groups * kBlocks * mPad);
-        const grid = perTokenGrid(groups, mPad, kBlocks, halves);
-        const kGroups = Math.ceil(kBlocks / strips), rowBlocks = Math.ceil(mPad / PER_TOKEN_ROWS_PER_CTA);
-        for (let cta = 0; cta < grid; cta++) {
-          for (let thread = 0; thread < QUANT_THREADS; thread += lanes) {
-            const g = Math.floor(cta / kGroups / rowBlocks);
-            const row = (Math.floor(cta / kGroups) % rowBlocks) * PER_TOKEN_ROWS_PER_CTA + Math.floor(thread / 32);
-            const kb = (cta % kGroups) * strips + Math.floor((thread % 32) / lanes);
-            if (g >= groups || row >= mPad || kb >= kBlocks) continue;
-            seen[(g * kBlocks + kb) * mPad + row]! += 1;
-          }
+  for (const [groups, mPad, kBlocks] of [[1, 4096, 56], [1, 4, 1], [3, 12, 5], [2, 132, 9], [1, 36, 4]] as const) {
+    test(`G=${groups} padded rows=${mPad} k-blocks=${kBlocks}`, () => {
+      const seen = new Uint8Array(groups * kBlocks * mPad);
+      const grid = perTokenGrid(groups, mPad, kBlocks);
+      const kGroups = Math.ceil(kBlocks / PER_TOKEN_STRIPS_PER_WARP), rowBlocks = Math.ceil(mPad / PER_TOKEN_ROWS_PER_CTA);
+      for (let cta = 0; cta < grid; cta++) {
+        for (let thread = 0; thread < QUANT_THREADS; thread += 8) {
+          const g = Math.floor(cta / kGroups / rowBlocks);
+          const row = (Math.floor(cta / kGroups) % rowBlocks) * PER_TOKEN_ROWS_PER_CTA + Math.floor(thread / 32);
+          const kb = (cta % kGroups) * PER_TOKEN_STRIPS_PER_WARP + Math.floor((thread % 32) / 8);
+          if (g >= groups || row >= mPad || kb >= kBlocks) continue;
+          seen[(g * kBlocks + kb) * mPad + row]! += 1;
         }
-        expect(seen.every((v) => v === 1)).toBe(true);
-      });
-    }
+      }
+      expect(seen.every((v) => v === 1)).toBe(true);
+    });
   }
 });
 
@@ -83,6 +75,16 @@ describe.skipIf(nvcc === undefined)("quantization kernels under NVCC (sm_90a)", 
       // 65536 registers per SM / (2 · 256 threads) = 128: memory-bound kernels need CTAs in flight.
       expect(info!.registers).toBeLessThanOrEqual(128);
     }
+    // Entries launched on a resident grid (the bulk per-token cast): their CTAs per SM must fit the
+    // SM's registers and shared memory, or part of the grid would wait for others to exit.
+    for (const spec of Object.values(QUANT_KERNELS)) {
+      const minBlocks = "minBlocksPerSm" in spec ? spec.minBlocksPerSm : undefined;
+      if (minBlocks === undefined) continue;
+      const info = resources.find((r) => r.name === spec.entry)!;
+      expect({ name: spec.entry, registers: info.registers * QUANT_THREADS * minBlocks <= 65536 }).toEqual({ name: spec.entry, registers: true });
+      expect({ name: spec.entry, shared: (info.sharedBytes + 1024) * minBlocks <= 228 * 1024 }).toEqual({ name: spec.entry, shared: true });
+    }
+    expect(PER_TOKEN_BULK_CTAS_PER_SM).toBe(6);
     // No out-of-line device functions (whose spills would not be counted against an entry).
     expect(resources.filter((r) => !r.entry)).toEqual([]);
   });
