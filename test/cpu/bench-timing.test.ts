@@ -1,7 +1,8 @@
 /**
  * The benchmark's clock against a fake libcuda (fixtures/fakeCuda.c, events of 1.5 ms): calls timed
  * in alternation run round by round in the order given, warm-up rounds included, and each gets its
- * own timing back in that order; the clock floor is one empty CTA timed the same way.
+ * own timing back in that order; a probe's after-flush hook runs before each call; the clock floor
+ * is one empty CTA timed the same way.
  */
 import { beforeAll, describe, expect, test } from "bun:test";
 import { cCompiler, runAgainstFakeDriver } from "../support/fakeDriver.ts";
@@ -29,6 +30,10 @@ describe.skipIf(skip)("KernelTimer against a fake libcuda", () => {
     expect(r.singleCalls).toEqual(["s", "s", "s"]);
     expect(r.single).toEqual({ medianUs: 1500, minUs: 1500, runs: 2 });
     expect(r.refused).toBe("RangeError: runs must be a positive integer (got 0)");
+  });
+
+  test("afterFlush: the hook runs between the flush and every call, warm-up included", () => {
+    expect(r.hookedCalls).toEqual(["after-flush", "h", "after-flush", "h", "after-flush", "h"]);
   });
 
   test("the clock floor: one empty 32-thread CTA, timed by the same clock", () => {
