@@ -1,8 +1,9 @@
 /**
  * The per-token cast's two load paths timed in alternation like the benchmark (L2 flushed, CUDA
  * events, median): loads into registers (per_token_cast, one CTA per item) against bulk copies into
- * shared memory (per_token_cast_bulk, a resident grid walking the items), for BF16 and F32 inputs.
- * Each shape's outputs are compared bit for bit between the two and with the CPU reference on
+ * shared memory (per_token_cast_bulk, a resident grid walking the items; also on the balanced grid
+ * of equal item counts per CTA), for BF16 and F32 inputs.
+ * Each shape's outputs are compared bit for bit between the paths and with the CPU reference on
  * sampled rows. Not part of `bun run bench`; nothing is written to bench/results/.
  *
  *   bun bench/perTokenAb.ts [--rounds N]
@@ -41,6 +42,10 @@ for (const [m, k, dtype] of SHAPES) {
     { label: "register loads", id: dtype === "bf16" ? "perTokenBf16" : "perTokenF32", grid: items },
     { label: "bulk copies", id: dtype === "bf16" ? "perTokenBulkBf16" : "perTokenBulkF32", grid: Math.min(items, PER_TOKEN_BULK_CTAS_PER_SM * device.smCount) },
   ];
+  // The same resident kernel on the fewest CTAs that keep its items per CTA: every CTA walks the
+  // same number of items, so none casts one more while the others have finished.
+  const itemsPerCta = Math.ceil(items / paths[1]!.grid);
+  paths.push({ label: "bulk balanced", id: paths[1]!.id, grid: Math.ceil(items / itemsPerCta) });
   const outs = paths.map(() => ({ data: Tensor.empty(device, [m, k], "e4m3"), scales: Tensor.empty(device, [kBlocks, mPad], "f32") }));
   const launches = paths.map((path, i) => () =>
     launchQuantKernel(device, path.id, path.grid, { x: x.ptr, out: outs[i]!.data.ptr, scales: outs[i]!.scales.ptr, rows: m, k, numGroups: 1, xRowStride: k }, stream),
@@ -50,7 +55,7 @@ for (const [m, k, dtype] of SHAPES) {
   stream.synchronize();
   const data = outs.map((o) => o.data.toHost() as Uint8Array);
   const scales = outs.map((o) => o.scales.toHost() as Float32Array);
-  const same = data[0]!.every((c, i) => c === data[1]![i]) && scales[0]!.every((v, i) => Object.is(v, scales[1]![i]));
+  const same = paths.every((_, p) => data[0]!.every((c, i) => c === data[p]![i]) && scales[0]!.every((v, i) => Object.is(v, scales[p]![i])));
   let reference = true;
   for (const row of [0, m >> 1, m - 1]) {
     const want = quantizePerTokenReference(host.subarray(row * k, (row + 1) * k), 1, k);
