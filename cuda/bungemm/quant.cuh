@@ -23,8 +23,6 @@
 #include <bungemm/ptx/cvt_fp8.cuh>
 #include <bungemm/ptx/vec_mem.cuh>
 #include <bungemm/ptx/cache_policy.cuh>
-#include <bungemm/ptx/mbarrier.cuh>
-#include <bungemm/ptx/tma.cuh>
 
 namespace bungemm::quant {
 
@@ -181,116 +179,6 @@ __device__ __forceinline__ void per_token_cast(uint64_t x, uint64_t out, uint64_
   if (active) {
     const ptx::U32x4 codes = has_inf ? quantize16_div(v, scale) : quantize16(v, scale, __frcp_rn(scale));
     ptx::st_global_v4(reinterpret_cast<void*>(out + global_row * k + col), codes, stream);
-  }
-}
-
-// The per-token cast of per_token_cast (same items, lanes and arithmetic: 8 rows x 4 k-blocks per
-// item, 8 lanes x 16 values per strip), with the inputs brought into shared memory by bulk copies
-// (one per row segment) into a ring of items per CTA. A resident grid walks the items round-robin,
-// so each CTA keeps the loads of its next items in flight while it casts one, without holding them
-// in registers (wider lanes and persistent register-prefetch grids cost CTAs per SM and lost:
-// docs/perf-notes.md, runs 36, 48 and 68). Launch with at most as many CTAs as can be resident.
-template <bool kInF32>
-__device__ __forceinline__ void per_token_cast_bulk(uint64_t x, uint64_t out, uint64_t sfa, uint32_t m, uint32_t k,
-                                                    uint32_t num_groups, uint64_t x_row_stride) {
-  constexpr uint32_t kInBytes = kInF32 ? 4 : 2;
-  constexpr uint32_t kRowBytes = kStripsPerWarp * kBlock * kInBytes;  // one row's part of an item
-  constexpr uint32_t kItemBytes = kTokenRowsPerCta * kRowBytes;
-  // Items in flight per CTA: 24 KB of BF16 or 32 KB of F32, inside the 48 KB of static shared memory.
-  constexpr uint32_t kBulkStages = kInF32 ? 2 : 3;
-  __shared__ alignas(128) uint8_t ring[kBulkStages][kItemBytes];
-  __shared__ alignas(8) uint64_t full[kBulkStages];
-
-  const uint32_t m_pad = aligned_rows(m);
-  const uint32_t k_blocks = ceil_div(k, kBlock);
-  const uint32_t k_groups = ceil_div(k_blocks, kStripsPerWarp);
-  const uint32_t row_blocks = ceil_div(m_pad, kTokenRowsPerCta);
-  const uint32_t items = num_groups * row_blocks * k_groups;
-  const uint64_t stream = ptx::l2_policy_evict_first();  // input and codes are touched once
-
-  if (threadIdx.x == 0) {
-    for (uint32_t s = 0; s < kBulkStages; ++s) ptx::mbarrier_init(&full[s], 1);
-    ptx::fence_mbarrier_init();
-  }
-  __syncthreads();
-
-  // Item -> group, first row, first column (consecutive items walk along K first, as the CTAs of
-  // per_token_cast do).
-  auto place = [&](uint32_t item, uint32_t& g, uint32_t& row0, uint32_t& k0) {
-    g = item / k_groups / row_blocks;
-    row0 = item / k_groups % row_blocks * kTokenRowsPerCta;
-    k0 = item % k_groups * kStripsPerWarp * kBlock;
-  };
-  // One thread: the item's real rows into stage s (padding rows and columns past k are not read;
-  // an item of padding rows only completes its phase with no bytes).
-  auto issue = [&](uint32_t item, uint32_t s) {
-    uint32_t g, row0, k0;
-    place(item, g, row0, k0);
-    const uint32_t rows = row0 < m ? min(kTokenRowsPerCta, m - row0) : 0;
-    const uint32_t bytes = min(kStripsPerWarp * kBlock, k - k0) * kInBytes;
-    ptx::mbarrier_arrive_expect_tx(&full[s], rows * bytes);
-    for (uint32_t r = 0; r < rows; ++r) {
-      const uint64_t global_row = static_cast<uint64_t>(g) * m + row0 + r;
-      ptx::bulk_load(ring[s] + r * kRowBytes, reinterpret_cast<const void*>(x + (global_row * x_row_stride + k0) * kInBytes),
-                     bytes, &full[s], stream);
-    }
-  };
-  if (threadIdx.x == 0) {
-    for (uint32_t s = 0; s < kBulkStages; ++s) {
-      if (blockIdx.x + s * gridDim.x < items) issue(blockIdx.x + s * gridDim.x, s);
-    }
-  }
-
-  const uint32_t warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const uint32_t lane_in_strip = lane % kLanesPerStrip;
-  const uint32_t strip_mask = 0xffu << (lane / kLanesPerStrip * kLanesPerStrip);
-  uint32_t s = 0, phase = 0;
-  for (uint32_t item = blockIdx.x; item < items; item += gridDim.x) {
-    uint32_t g, row0, k0;
-    place(item, g, row0, k0);
-    const uint32_t row = row0 + warp;
-    const uint32_t kb = k0 / kBlock + lane / kLanesPerStrip;
-    const uint32_t col = kb * kBlock + lane_in_strip * kValuesPerLane;
-    const bool in_layout = row < m_pad && kb < k_blocks;  // has a scale entry
-    const bool active = row < m && col < k;              // holds values
-    ptx::mbarrier_wait(&full[s], phase);
-
-    float v[kValuesPerLane];
-    float amax = 0.0f;
-    bool has_inf = false;
-    if (active) {
-      const uint32_t src = smem_u32(ring[s] + warp * kRowBytes + (col - k0) * kInBytes);
-      Raw16<kInF32> raw;
-      #pragma unroll
-      for (uint32_t i = 0; i < (kInF32 ? 4 : 2); ++i) {
-        const ptx::U32x4 q = ptx::ld_shared_v4(src + 16 * i);
-        raw.w[4 * i + 0] = q.x, raw.w[4 * i + 1] = q.y, raw.w[4 * i + 2] = q.z, raw.w[4 * i + 3] = q.w;
-      }
-      to_f32<kInF32>(raw, v);
-      amax = abs_max16(v);
-      has_inf = amax == __int_as_float(0x7f800000);
-      if (has_inf) amax = amax16(v);  // rare: the finite amax
-    }
-    // Every lane of the warp shuffles (lanes of strips past k carry 0 and store nothing).
-#pragma unroll
-    for (uint32_t offset = kLanesPerStrip / 2; offset > 0; offset /= 2) {
-      amax = fmaxf(amax, __shfl_xor_sync(strip_mask, amax, offset));
-    }
-    // The stage has been read into registers: all warps sync before it is refilled.
-    __syncthreads();
-    if (threadIdx.x == 0 && item + kBulkStages * gridDim.x < items) {
-      ptx::fence_proxy_async_shared();
-      issue(item + kBulkStages * gridDim.x, s);
-    }
-    if (++s == kBulkStages) s = 0, phase ^= 1;
-
-    const float scale = row < m ? scale_for_amax(amax) : 0.0f;
-    if (in_layout && lane_in_strip == 0) reinterpret_cast<float*>(sfa)[(g * k_blocks + kb) * m_pad + row] = scale;
-    if (active) {
-      const uint64_t global_row = static_cast<uint64_t>(g) * m + row;
-      const ptx::U32x4 codes = has_inf ? quantize16_div(v, scale) : quantize16(v, scale, __frcp_rn(scale));
-      ptx::st_global_v4(reinterpret_cast<void*>(out + global_row * k + col), codes, stream);
-    }
   }
 }
 

@@ -22,18 +22,7 @@ export const PER_TOKEN_STRIPS_PER_WARP = 4;
 /** Per-token cast: rows per CTA (one row per warp). */
 export const PER_TOKEN_ROWS_PER_CTA = QUANT_THREADS / 32;
 
-/**
- * Per-token cast through bulk copies into shared memory (cuda/bungemm/quant.cuh per_token_cast_bulk)
- * instead of loads into registers; its entries are compiled for this many resident CTAs per SM
- * (40 registers) and launched on at most that many per SM.
- */
-export const PER_TOKEN_BULK = true;
-export const PER_TOKEN_BULK_CTAS_PER_SM = 6;
-
-/**
- * Items of the per-token cast, (groups) x (blocks of 8 padded rows) x (groups of 4 k-blocks): the
- * CTAs of the register-load kernel, walked by the bulk kernel's resident CTAs.
- */
+/** CTAs of the per-token cast: (groups) x (blocks of 8 padded rows) x (groups of 4 k-blocks). */
 export function perTokenGrid(numGroups: number, paddedRows: number, kBlocks: number): number {
   return numGroups * Math.ceil(paddedRows / PER_TOKEN_ROWS_PER_CTA) * Math.ceil(kBlocks / PER_TOKEN_STRIPS_PER_WARP);
 }
@@ -71,8 +60,6 @@ interface QuantKernelSpec {
   /** The device function in namespace bungemm::quant it forwards to, with template arguments. */
   call: string;
   fields: readonly KernelArgField[];
-  /** __launch_bounds__'s minimum resident CTAs per SM, where the launch relies on it. */
-  minBlocksPerSm?: number;
 }
 
 const PER_TOKEN_LAYOUT = "bungemm::quant::ScaleLayout::kPerTokenTmaAligned";
@@ -82,8 +69,6 @@ const PER_BLOCK_LAYOUT = "bungemm::quant::ScaleLayout::kPerBlock";
 export const QUANT_KERNELS = {
   perTokenBf16: { entry: "bungemm_quant_per_token_bf16", call: "per_token_cast<false>", fields: CAST_FIELDS },
   perTokenF32: { entry: "bungemm_quant_per_token_f32", call: "per_token_cast<true>", fields: CAST_FIELDS },
-  perTokenBulkBf16: { entry: "bungemm_quant_per_token_bulk_bf16", call: "per_token_cast_bulk<false>", fields: CAST_FIELDS, minBlocksPerSm: PER_TOKEN_BULK_CTAS_PER_SM },
-  perTokenBulkF32: { entry: "bungemm_quant_per_token_bulk_f32", call: "per_token_cast_bulk<true>", fields: CAST_FIELDS, minBlocksPerSm: PER_TOKEN_BULK_CTAS_PER_SM },
   perBlockBf16: { entry: "bungemm_quant_per_block_bf16", call: "per_block_cast<false>", fields: CAST_FIELDS },
   perBlockF32: { entry: "bungemm_quant_per_block_f32", call: "per_block_cast<true>", fields: CAST_FIELDS },
   dequantPerTokenBf16: { entry: "bungemm_dequant_per_token_bf16", call: `dequantize<${PER_TOKEN_LAYOUT}, false>`, fields: DEQUANT_FIELDS },
@@ -110,7 +95,7 @@ function renderEntry(spec: QuantKernelSpec): string {
   });
   const args = spec.fields.map((f) => f.name).join(", ");
   return [
-    `extern "C" __global__ void __launch_bounds__(${QUANT_THREADS}${spec.minBlocksPerSm === undefined ? "" : `, ${spec.minBlocksPerSm}`}) ${spec.entry}(${params.join(", ")}) {`,
+    `extern "C" __global__ void __launch_bounds__(${QUANT_THREADS}) ${spec.entry}(${params.join(", ")}) {`,
     `  bungemm::quant::${spec.call}(${args});`,
     "}",
   ].join("\n");

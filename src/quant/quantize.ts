@@ -17,7 +17,7 @@ import type { Stream } from "../runtime/stream.ts";
 import type { DType } from "../tensor/dtype.ts";
 import { contiguousStrides, Tensor } from "../tensor/tensor.ts";
 import { checkQuantShape, checkTensor, checkVectorAligned, inputRowStride, parseMatrixShape, type MatrixShape } from "./checks.ts";
-import { launchQuantKernel, PER_TOKEN_BULK, PER_TOKEN_BULK_CTAS_PER_SM, perTokenGrid, type QuantKernelId } from "./kernels.ts";
+import { launchQuantKernel, perTokenGrid, type QuantKernelId } from "./kernels.ts";
 import { alignedM, contiguousScaleLayout, numBlocks, tmaAlignedScaleLayout, type ScaleTensorLayout } from "./layout.ts";
 import { parseOptions, QuantizeOptionsSchema, type QuantizeOptions } from "./options.ts";
 
@@ -41,8 +41,6 @@ export class QuantizePlan {
   private readonly matrix: MatrixShape;
   private readonly kernel: QuantKernelId;
   private readonly gridX: number;
-  /** Set for kernels whose grid must be resident: at most this many CTAs per SM. */
-  private readonly residentCtasPerSm: number | undefined;
 
   /** @internal Use planQuantizePerToken / planQuantizePerBlock. */
   constructor(
@@ -59,14 +57,8 @@ export class QuantizePlan {
     const kBlocks = numBlocks(cols);
     if (granularity === "token") {
       this.scaleLayout = tmaAlignedScaleLayout(rows, kBlocks, numGroups, batched);
-      if (PER_TOKEN_BULK) {
-        this.kernel = dtype === "bf16" ? "perTokenBulkBf16" : "perTokenBulkF32";
-        this.gridX = perTokenGrid(numGroups, alignedM(rows), kBlocks);
-        this.residentCtasPerSm = PER_TOKEN_BULK_CTAS_PER_SM;
-      } else {
-        this.kernel = dtype === "bf16" ? "perTokenBf16" : "perTokenF32";
-        this.gridX = perTokenGrid(numGroups, alignedM(rows), kBlocks);
-      }
+      this.kernel = dtype === "bf16" ? "perTokenBf16" : "perTokenF32";
+      this.gridX = perTokenGrid(numGroups, alignedM(rows), kBlocks);
     } else {
       this.scaleLayout = contiguousScaleLayout(numBlocks(rows), kBlocks, numGroups, batched);
       this.kernel = dtype === "bf16" ? "perBlockBf16" : "perBlockF32";
@@ -111,11 +103,10 @@ export class QuantizePlan {
     const { shape, strides } = this.scaleLayout;
     checkTensor("out.scales", out.scales, { device, dtype: "f32", shape, strides });
     const { numGroups, rows, cols } = this.matrix;
-    const gridX = this.residentCtasPerSm === undefined ? this.gridX : Math.min(this.gridX, this.residentCtasPerSm * device.smCount);
     launchQuantKernel(
       device,
       this.kernel,
-      gridX,
+      this.gridX,
       { x: x.ptr, out: out.data.ptr, scales: out.scales.ptr, rows, k: cols, numGroups, xRowStride },
       stream,
     );

@@ -26,16 +26,6 @@ __device__ __forceinline__ void tma_load_2d(void* dst, const TmaDescriptor* desc
       : "memory");
 }
 
-// Contiguous bytes global -> shared (no tensor map), completing on `bar`; size, both addresses
-// 16-byte multiples. With an L2 eviction policy for the lines read.
-__device__ __forceinline__ void bulk_load(void* dst, const void* src, uint32_t bytes, uint64_t* bar, uint64_t l2_policy) {
-  asm volatile(
-      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %4;" ::"r"(
-          smem_u32(dst)),
-      "l"(reinterpret_cast<uint64_t>(src)), "r"(bytes), "r"(smem_u32(bar)), "l"(l2_policy)
-      : "memory");
-}
-
 // Writes the box into the same shared-memory offset of every CTA in `cta_mask`, and signals each
 // of those CTAs' barrier at the offset of `bar`.
 __device__ __forceinline__ void tma_load_2d_multicast(void* dst, const TmaDescriptor* desc, uint64_t* bar, int32_t x,

@@ -27,11 +27,4 @@ __device__ __forceinline__ void st_global_v4(void* ptr, const U32x4& v, uint64_t
                : "memory");
 }
 
-// 16 bytes from shared memory by shared-window address (LDS.128).
-__device__ __forceinline__ U32x4 ld_shared_v4(uint32_t addr) {
-  U32x4 v;
-  asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(addr) : "memory");
-  return v;
-}
-
 }  // namespace bungemm::ptx
