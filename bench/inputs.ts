@@ -38,8 +38,19 @@ export function randomScales(length: number): Float32Array {
     crypto.getRandomValues(words.subarray(offset, Math.min(length, offset + RANDOM_CHUNK / 4)));
   }
   const out = new Float32Array(length);
-  for (let i = 0; i < length; i++) out[i] = 2 ** (-9 + (4 * words[i]!) / 2 ** 32);
+  for (let i = 0; i < length; i++) out[i] = scaleFromWord(words[i]!);
   return out;
+}
+
+/** The largest f32 below 2^-5. */
+const SCALE_CEILING = 2 ** -5 * (1 - 2 ** -24);
+
+/**
+ * A uniform 32-bit word mapped log-uniformly onto [2^-9, 2^-5) as an f32. The f64 power for words
+ * near 2^32 lies within half an f32 ulp of 2^-5 and would round up onto it, so those are held below.
+ */
+export function scaleFromWord(word: number): number {
+  return Math.min(Math.fround(2 ** (-9 + (4 * word) / 2 ** 32)), SCALE_CEILING);
 }
 
 /** One dense problem's host data. */

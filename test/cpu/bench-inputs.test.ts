@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { denseShapes, rowConfig, sampledRows } from "../../bench/dense.ts";
-import { makeDenseHostInputs, randomFp8Codes, randomScales } from "../../bench/inputs.ts";
+import { makeDenseHostInputs, randomFp8Codes, randomScales, scaleFromWord } from "../../bench/inputs.ts";
 import type { KernelConfig } from "../../src/gemm/index.ts";
 import { scalesFromTmaAligned } from "../../src/quant/layout.ts";
 
@@ -15,6 +15,15 @@ describe("bench inputs", () => {
   test("scales are positive, finite, within [2^-9, 2^-5)", () => {
     const scales = randomScales(100_000);
     expect(scales.every((s) => s >= 2 ** -9 && s < 2 ** -5)).toBe(true);
+  });
+
+  test("the word-to-scale map keeps both ends in range as f32 (the top words used to round up to 2^-5)", () => {
+    expect(scaleFromWord(0)).toBe(2 ** -9);
+    const top = scaleFromWord(2 ** 32 - 1);
+    expect(top).toBe(Math.fround(top));
+    expect(top).toBeLessThan(2 ** -5);
+    expect(Math.fround(2 ** (-9 + (4 * (2 ** 32 - 1)) / 2 ** 32))).toBe(2 ** -5);
+    expect(scaleFromWord(2 ** 31)).toBeCloseTo(2 ** -7, 12);
   });
 
   test("dense inputs come in DESIGN §2 layouts; the aligned A scales are the logical ones transposed", () => {
