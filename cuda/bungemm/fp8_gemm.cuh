@@ -204,14 +204,18 @@ struct SfbFetch {
       Cfg::kPrefetchSfb ? (Cfg::kNumKBlocks + Cfg::kNumMathThreads - 1) / Cfg::kNumMathThreads : 0;
   float left[kPerThread > 0 ? kPerThread : 1], right[kPerThread > 0 ? kPerThread : 1];
 
+  // k-block i's B scale on each side of the tile's split column: one scale row serves both sides
+  // unless the tile straddles two 128-row scale blocks.
+  __device__ __forceinline__ static void read(const SfbCursor& c, uint32_t i, float& left_i, float& right_i) {
+    left_i = __ldg(c.row + i);
+    right_i = c.straddles ? __ldg(c.row + Cfg::kNumKBlocks + i) : left_i;
+  }
+
   __device__ __forceinline__ void load(const SfbCursor& c, uint32_t thread) {
     #pragma unroll
     for (uint32_t j = 0; j < kPerThread; ++j) {
       const uint32_t i = thread + j * Cfg::kNumMathThreads;
-      if (i < Cfg::kNumKBlocks) {
-        left[j] = __ldg(c.row + i);
-        right[j] = c.straddles ? __ldg(c.row + Cfg::kNumKBlocks + i) : left[j];
-      }
+      if (i < Cfg::kNumKBlocks) read(c, i, left[j], right[j]);
     }
   }
 
@@ -542,8 +546,7 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
             sfb_fetch.store(smem_sfb, threadIdx.x);
           } else {
             for (uint32_t i = threadIdx.x; i < kNumKBlocks; i += Cfg::kNumMathThreads) {
-              smem_sfb[i] = __ldg(c.row + i);
-              smem_sfb[kNumKBlocks + i] = c.straddles ? __ldg(c.row + kNumKBlocks + i) : smem_sfb[i];
+              SfbFetch<Cfg>::read(c, i, smem_sfb[i], smem_sfb[kNumKBlocks + i]);
             }
           }
           ptx::named_barrier_sync(kMathBarrier, Cfg::kNumMathThreads);
