@@ -93,12 +93,16 @@ describe("selectConfig", () => {
     expect({ blockM: c.blockM, clusterN: c.clusterN, orderedMath: c.orderedMath }).toEqual({ blockM: 256, clusterN: 2, orderedMath: false });
   });
 
-  test("decode shapes (M <= 64) use one math warpgroup and many CTAs", () => {
-    for (const [n, k] of DENSE_NK) {
-      const c = selectConfig(dense(64, n, k), H200);
-      expect(c.blockM).toBe(64);
-      const tiles = Math.ceil(n / c.blockN);
-      expect(tiles).toBeGreaterThanOrEqual(Math.min(56, Math.ceil(n / 192))); // never a handful of CTAs
+  test("decode shapes (M <= 64) use one math warpgroup and keep at least 4/5 of the SMs streaming B", () => {
+    // Memory-bound: each busy CTA streams its share of B, so SMs without a tile leave bandwidth
+    // unused. The §7 choices give 112-384 tiles on 132 SMs.
+    const floor = Math.floor((H200.numSms * 4) / 5);
+    for (const m of [1, 64]) {
+      for (const [n, k] of DENSE_NK) {
+        const c = selectConfig(dense(m, n, k), H200);
+        expect({ m, n, k, blockM: c.blockM }).toEqual({ m, n, k, blockM: 64 });
+        expect({ m, n, k, tiles: Math.ceil(n / c.blockN) >= floor }).toEqual({ m, n, k, tiles: true });
+      }
     }
   });
 
@@ -120,11 +124,18 @@ describe("selectConfig", () => {
     }
   });
 
-  test("the cost model prefers a full last wave: fewer waves never cost more at equal tile shape", () => {
-    const p = dense(4096, 7168, 2048);
-    const c = selectConfig(p, H200);
-    const fewerSms = estimateSeconds(p, c, { ...H200, numSms: 66 });
-    expect(fewerSms).toBeGreaterThan(estimateSeconds(p, c, H200));
+  test("the cost model counts whole waves on compute-bound shapes: same waves, same time; one more, one tile more", () => {
+    // 12 m-blocks x nBlocks tiles of the chosen tile shape without clusters, K = 7168 (compute-bound).
+    const c: KernelConfig = { ...selectConfig(dense(4096, 7168, 7168), H200), clusterM: 1, clusterN: 1 };
+    const estimate = (nBlocks: number) => estimateSeconds(dense(12 * c.blockM, nBlocks * c.blockN, 7168), c, H200);
+    const waves = (nBlocks: number) => Math.ceil((12 * nBlocks) / H200.numSms);
+    // 66 -> 6 waves exactly; 67 and 77 -> 7 (77: a full 7th wave); 78 -> 8 (one tile row past it).
+    expect([66, 67, 77, 78].map(waves)).toEqual([6, 7, 7, 8]);
+    const [six, sevenPartial, sevenFull, eight] = [66, 67, 77, 78].map(estimate) as [number, number, number, number];
+    expect(sevenPartial / sevenFull).toBeCloseTo(1, 12);
+    const step = sevenFull - six;
+    expect(step).toBeGreaterThan(0);
+    expect((eight - sevenFull) / step).toBeCloseTo(1, 9);
   });
 
   test("masked: the estimate is the mean over per-group counts spread around expectedM", () => {

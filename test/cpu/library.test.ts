@@ -77,12 +77,20 @@ describe("openLibrary", () => {
 });
 
 describe.skipIf(hasCudaDevice().ok)("libcuda absent (this machine)", () => {
-  test("importing the bindings did not load anything; driver() fails at first use", () => {
+  // (That importing the library loads nothing is checked in a fresh process: public-index.test.ts.)
+  test("a failed load leaves no driver behind; driver() fails at each use, naming BUNGEMM_LIBCUDA", () => {
     expect(loadedDriver()).toBeUndefined();
+    const saved = process.env.BUNGEMM_LIBCUDA;
     process.env.BUNGEMM_LIBCUDA = "/nonexistent/libcuda.so.1";
-    expect(libcudaSpec().override).toBe("/nonexistent/libcuda.so.1");
-    expect(() => driver()).toThrow(LibraryNotFoundError);
-    expect(() => driver()).toThrow(/BUNGEMM_LIBCUDA/);
+    try {
+      expect(libcudaSpec().override).toBe("/nonexistent/libcuda.so.1");
+      expect(() => driver()).toThrow(LibraryNotFoundError);
+      expect(() => driver()).toThrow(/BUNGEMM_LIBCUDA/);
+      expect(loadedDriver()).toBeUndefined();
+    } finally {
+      if (saved === undefined) delete process.env.BUNGEMM_LIBCUDA;
+      else process.env.BUNGEMM_LIBCUDA = saved;
+    }
   });
 
   test("hasCudaDevice reports the reason instead of throwing", () => {

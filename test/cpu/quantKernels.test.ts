@@ -7,7 +7,15 @@ import { readSettings } from "../../src/env.ts";
 import type { PtxasFunctionInfo } from "../../src/jit/ptxasInfo.ts";
 import { compileOnly } from "../../src/jit/jit.ts";
 import { locateNvcc, NvccCompiler } from "../../src/jit/nvccCompiler.ts";
-import { PER_TOKEN_ROWS_PER_CTA, PER_TOKEN_STRIPS_PER_WARP, QUANT_KERNELS, QUANT_THREADS, perTokenGrid, quantKernelSource } from "../../src/quant/kernels.ts";
+import {
+  PER_TOKEN_ROWS_PER_CTA,
+  PER_TOKEN_STRIPS_PER_WARP,
+  QUANT_KERNELS,
+  QUANT_THREADS,
+  VALUES_PER_THREAD,
+  perTokenGrid,
+  quantKernelSource,
+} from "../../src/quant/kernels.ts";
 
 function findNvcc(): string | undefined {
   try {
@@ -32,23 +40,42 @@ describe("generated quantization translation unit", () => {
 });
 
 // The per-token cast's CTA -> (group, row, k-block) walk, as cuda/bungemm/quant.cuh per_token_cast
-// computes it: every strip of the scale layout (padded rows included) exactly once.
+// computes it (restated here; the GPU suite checks the kernel's output, padded scales included):
+// every strip of the scale layout (padded rows included) exactly once, and no CTA without a strip.
 describe("per-token cast grid", () => {
+  test("the TypeScript constants are the kernel's (quant.cuh)", async () => {
+    const header = await Bun.file(new URL("../../cuda/bungemm/quant.cuh", import.meta.url)).text();
+    const constant = (name: string) => Number(header.match(new RegExp(`constexpr uint32_t ${name} = (\\d+);`))?.[1]);
+    expect({ threads: constant("kThreads"), valuesPerLane: constant("kValuesPerLane"), block: constant("kBlock") }).toEqual({
+      threads: QUANT_THREADS,
+      valuesPerLane: VALUES_PER_THREAD,
+      block: 128,
+    });
+    // Strips per warp = 32 / lanes per strip, lanes per strip = 128 / values per lane.
+    expect(32 / (128 / VALUES_PER_THREAD)).toBe(PER_TOKEN_STRIPS_PER_WARP);
+    expect(header).toContain("constexpr uint32_t kTokenRowsPerCta = kThreads / 32;");
+  });
+
   for (const [groups, mPad, kBlocks] of [[1, 4096, 56], [1, 4, 1], [3, 12, 5], [2, 132, 9], [1, 36, 4]] as const) {
     test(`G=${groups} padded rows=${mPad} k-blocks=${kBlocks}`, () => {
       const seen = new Uint8Array(groups * kBlocks * mPad);
       const grid = perTokenGrid(groups, mPad, kBlocks);
       const kGroups = Math.ceil(kBlocks / PER_TOKEN_STRIPS_PER_WARP), rowBlocks = Math.ceil(mPad / PER_TOKEN_ROWS_PER_CTA);
+      const idleCtas: number[] = [];
       for (let cta = 0; cta < grid; cta++) {
+        let strips = 0;
         for (let thread = 0; thread < QUANT_THREADS; thread += 8) {
           const g = Math.floor(cta / kGroups / rowBlocks);
           const row = (Math.floor(cta / kGroups) % rowBlocks) * PER_TOKEN_ROWS_PER_CTA + Math.floor(thread / 32);
           const kb = (cta % kGroups) * PER_TOKEN_STRIPS_PER_WARP + Math.floor((thread % 32) / 8);
           if (g >= groups || row >= mPad || kb >= kBlocks) continue;
           seen[(g * kBlocks + kb) * mPad + row]! += 1;
+          strips++;
         }
+        if (strips === 0) idleCtas.push(cta);
       }
       expect(seen.every((v) => v === 1)).toBe(true);
+      expect(idleCtas).toEqual([]);
     });
   }
 });
