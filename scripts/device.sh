@@ -9,6 +9,7 @@
 #
 #   bun run device ab-pack REV              here: put cuda/ as of git revision REV into .device/ab/
 #                                           for the ab stage.
+#   bash scripts/device.sh cuda-hash        here: the hash of cuda/ that machine.log prints there.
 #
 # Stages: test  = the full `bun test` (CPU and GPU tests)
 #         gputest = `bun test test/gpu` (BUNGEMM_TEST_FILTER narrows it by test name)
@@ -88,21 +89,29 @@ print_machine() {
   echo "== machine =="
   nvidia-smi -L || echo "nvidia-smi -L failed"
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader || true
-  echo "bun $(bun --version); git $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+  # The device tool copies the working tree, but the copy's .git can be older than it: the sources
+  # that ran are named by their hash (`bash scripts/device.sh cuda-hash` here prints the same).
+  echo "bun $(bun --version); git $(git rev-parse --short HEAD 2>/dev/null || echo '?') (may be stale); cuda/ $(cuda_hash)"
   echo "BUNGEMM_CACHE_DIR=$BUNGEMM_CACHE_DIR"
 }
 
-# The whole suite once (GPU tests run inside it; CPU tests too, as CI runs them).
+# sha256 (first 16 hex digits) of every file under cuda/, in path order.
+cuda_hash() {
+  find cuda -type f -print0 | LC_ALL=C sort -z | xargs -0 cat | sha256sum | cut -c1-16
+}
+
+# The whole suite once (GPU tests run inside it; CPU tests too, as CI runs them). On the GPU
+# machine a GPU test file that finds no usable device fails instead of skipping (test/support/gpuGate.ts).
 stage_test() {
-  bun test
+  BUNGEMM_REQUIRE_GPU=1 bun test
 }
 
 # Only the GPU tests, optionally filtered by BUNGEMM_TEST_FILTER (a bun test name pattern).
 stage_gputest() {
   if [ -n "${BUNGEMM_TEST_FILTER:-}" ]; then
-    bun test test/gpu -t "$BUNGEMM_TEST_FILTER"
+    BUNGEMM_REQUIRE_GPU=1 bun test test/gpu -t "$BUNGEMM_TEST_FILTER"
   else
-    bun test test/gpu
+    BUNGEMM_REQUIRE_GPU=1 bun test test/gpu
   fi
 }
 
@@ -226,8 +235,9 @@ case "${1:-}" in
     shift
     remote "$@"
     ;;
+  cuda-hash) cuda_hash ;;
   *)
-    echo "usage: bash scripts/device.sh pack | ab-pack REV | remote STAGE... (stages: test gputest bench sass ab)" >&2
+    echo "usage: bash scripts/device.sh pack | ab-pack REV | cuda-hash | remote STAGE... (stages: test gputest bench sass ab)" >&2
     exit 2
     ;;
 esac

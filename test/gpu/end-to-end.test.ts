@@ -10,7 +10,6 @@ import {
   decodeBf16Array,
   encodeBf16Array,
   fp8GemmNt,
-  hasCudaDevice,
   quantizePerBlock,
   quantizePerToken,
   referenceGemmNtRows,
@@ -18,13 +17,13 @@ import {
   scalesFromTmaAligned,
 } from "../../src/index.ts";
 import { BF16_TOLERANCE } from "../support/gemmCheck.ts";
+import { gpuGate } from "../support/gpuGate.ts";
 
 // A test's first call JIT-compiles its kernels (NVRTC; seconds for the larger unrolled tiles on a
 // cold cache), so every test here gets more than Bun's 5-second default.
 setDefaultTimeout(120_000);
 
-const gpu = hasCudaDevice();
-if (!gpu.ok) console.warn(`skipping end-to-end GPU test: ${gpu.reason}`);
+const gpu = gpuGate("end-to-end GPU test");
 
 describe.skipIf(!gpu.ok)("README path: quantize on the GPU, then fp8GemmNt", () => {
   test("BF16 activations and weights → FP8 + scales → BF16 product", () => {

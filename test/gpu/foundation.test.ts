@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { forgetLoadedKernels, jitStats, resetJitStats, useCompiler } from "../../src/jit/jit.ts";
 import { NvrtcCompiler } from "../../src/jit/nvrtcCompiler.ts";
-import { Device, hasCudaDevice } from "../../src/runtime/device.ts";
+import { Device } from "../../src/runtime/device.ts";
 import { Stream } from "../../src/runtime/stream.ts";
 import {
   CLUSTER_RANK_WORDS,
@@ -26,13 +26,13 @@ import {
   type TmaTileCopyVariant,
 } from "../support/bringupKernels.ts";
 import { ClusterRankLaunch, runTmaTileCopy } from "../support/bringupRun.ts";
+import { gpuGate } from "../support/gpuGate.ts";
 
 // A test's first call JIT-compiles its kernels (NVRTC; seconds for the larger unrolled tiles on a
 // cold cache), so every test here gets more than Bun's 5-second default.
 setDefaultTimeout(120_000);
 
-const gpu = hasCudaDevice();
-if (!gpu.ok) console.warn(`skipping foundation GPU tests: ${gpu.reason}`);
+const gpu = gpuGate("foundation GPU tests");
 
 /** Positions where `actual` differs from `expected`, at most `limit` of them, for a readable failure. */
 function mismatches(actual: Uint8Array, expected: Uint8Array, limit = 8): { index: number; actual: number; expected: number }[] {

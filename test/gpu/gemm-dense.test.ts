@@ -4,7 +4,7 @@
  * fully written after. Skips, saying why, where there is no CUDA device.
  */
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
-import { Device, hasCudaDevice } from "../../src/runtime/device.ts";
+import { Device } from "../../src/runtime/device.ts";
 import { memsetD8 } from "../../src/runtime/memory.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { alignedM, numBlocks, scalesToTmaAligned } from "../../src/quant/layout.ts";
@@ -14,13 +14,13 @@ import { Stream } from "../../src/runtime/stream.ts";
 import { CudaGraph } from "../../src/runtime/graph.ts";
 import { copyHostToDevice } from "../../src/runtime/memory.ts";
 import { BF16_TOLERANCE, countPoison, outputAt, randomFp8Codes, randomScales, referenceAt, relError, sampleOf } from "../support/gemmCheck.ts";
+import { gpuGate } from "../support/gpuGate.ts";
 
 // A test's first call JIT-compiles its kernels (NVRTC; seconds for the larger unrolled tiles on a
 // cold cache), so every test here gets more than Bun's 5-second default.
 setDefaultTimeout(120_000);
 
-const gpu = hasCudaDevice();
-if (!gpu.ok) console.warn(`skipping dense GEMM GPU tests: ${gpu.reason}`);
+const gpu = gpuGate("dense GEMM GPU tests");
 
 // FP32 output keeps the tensor core's own error: its accumulator holds ~13-14 mantissa bits within a
 // 128-wide k-block (2.2e-4 measured on the H200); DESIGN §1 asks for about 1e-3 or less.

@@ -19,20 +19,20 @@ import {
   type MGroupedMaskedPlan,
 } from "../../src/gemm/index.ts";
 import { alignedM, numBlocks, scalesToTmaAligned } from "../../src/quant/layout.ts";
-import { Device, hasCudaDevice } from "../../src/runtime/device.ts";
+import { Device } from "../../src/runtime/device.ts";
 import { CudaGraph } from "../../src/runtime/graph.ts";
 import { copyDeviceToDevice, copyHostToDevice, memsetD8 } from "../../src/runtime/memory.ts";
 import { Stream } from "../../src/runtime/stream.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { BF16_TOLERANCE, randomFp8Codes, randomScales } from "../support/gemmCheck.ts";
 import { groupedRelError, randomWeights, rowsBreakingPoisonRule, type GroupedWeights, type GroupRows } from "../support/groupedCheck.ts";
+import { gpuGate } from "../support/gpuGate.ts";
 
 // A test's first call JIT-compiles its kernels (NVRTC; seconds for the larger unrolled tiles on a
 // cold cache), so every test here gets more than Bun's 5-second default.
 setDefaultTimeout(120_000);
 
-const gpu = hasCudaDevice();
-if (!gpu.ok) console.warn(`skipping grouped GEMM GPU tests: ${gpu.reason}`);
+const gpu = gpuGate("grouped GEMM GPU tests");
 
 /** DESIGN §7. */
 const CONTIGUOUS_SHAPES: [g: number, mPerGroup: number, n: number, k: number][] = [

@@ -6,7 +6,7 @@
  */
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { InvalidArgumentError } from "../../src/errors.ts";
-import { Device, hasCudaDevice } from "../../src/runtime/device.ts";
+import { Device } from "../../src/runtime/device.ts";
 import { memsetD8 } from "../../src/runtime/memory.ts";
 import { Stream } from "../../src/runtime/stream.ts";
 import { decodeBf16Array, encodeBf16Array } from "../../src/tensor/bf16.ts";
@@ -23,13 +23,13 @@ import {
 } from "../../src/quant/reference.ts";
 import { transformScalesFromTmaAligned, transformScalesToTmaAligned } from "../../src/quant/scaleTransform.ts";
 import { edgeCaseMatrix, firstMismatch, randomActivations } from "../support/quantData.ts";
+import { gpuGate } from "../support/gpuGate.ts";
 
 // A test's first call JIT-compiles its kernels (NVRTC; seconds for the larger unrolled tiles on a
 // cold cache), so every test here gets more than Bun's 5-second default.
 setDefaultTimeout(120_000);
 
-const gpu = hasCudaDevice();
-if (!gpu.ok) console.warn(`skipping quantization GPU tests: ${gpu.reason}`);
+const gpu = gpuGate("quantization GPU tests");
 
 const DTYPES: QuantInputDType[] = ["bf16", "f32"];
 

@@ -4,19 +4,19 @@
  */
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { ptr } from "bun:ffi";
-import { Device, driverVersion, hasCudaDevice } from "../../src/runtime/device.ts";
+import { Device, driverVersion } from "../../src/runtime/device.ts";
 import { DeviceBuffer, copyDeviceToDevice, copyDeviceToHost, copyHostToDevice, memsetD32, memsetD8 } from "../../src/runtime/memory.ts";
 import { Stream } from "../../src/runtime/stream.ts";
 import { Event } from "../../src/runtime/event.ts";
 import { encodeTensorMap2d } from "../../src/runtime/tensorMap.ts";
 import { KernelArgs } from "../../src/runtime/kernelArgs.ts";
+import { gpuGate } from "../support/gpuGate.ts";
 
 // A test's first call JIT-compiles its kernels (NVRTC; seconds for the larger unrolled tiles on a
 // cold cache), so every test here gets more than Bun's 5-second default.
 setDefaultTimeout(120_000);
 
-const gpu = hasCudaDevice();
-if (!gpu.ok) console.warn(`skipping GPU runtime tests: ${gpu.reason}`);
+const gpu = gpuGate("GPU runtime tests");
 
 describe.skipIf(!gpu.ok)("runtime on a CUDA device", () => {
   test("device attributes are sane (H200: 132 SMs, sm_90a, 227 KB opt-in shared memory)", () => {

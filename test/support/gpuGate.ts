@@ -1,0 +1,37 @@
+/**
+ * Whether a GPU test file runs here. Without a usable Hopper device (libcuda loads, a device
+ * exists, compute capability 9.0 or above for wgmma and TMA) its suites skip, printing why. With
+ * BUNGEMM_REQUIRE_GPU=1, which scripts/device.sh sets on the GPU machine, the same condition
+ * registers a failing test instead: a driver that fails to load there must not pass as "skipped".
+ */
+import { test } from "bun:test";
+import { Device, hasCudaDevice } from "../../src/runtime/device.ts";
+
+export type GpuGate = { ok: true } | { ok: false; reason: string };
+
+/** The reason a Hopper GPU cannot be used here, or ok. */
+export function hopperGpuStatus(): GpuGate {
+  const driver = hasCudaDevice();
+  if (!driver.ok) return driver;
+  const [major, minor] = Device.get(0).computeCapability;
+  if (major < 9) return { ok: false, reason: `device 0 has compute capability ${major}.${minor}; the kernels need 9.0 (Hopper)` };
+  return { ok: true };
+}
+
+export function gpuRequired(): boolean {
+  return process.env.BUNGEMM_REQUIRE_GPU === "1";
+}
+
+/** `what`: the file's tests, for the message ("dense GEMM GPU tests"). Call at module level. */
+export function gpuGate(what: string): GpuGate {
+  const status = hopperGpuStatus();
+  if (status.ok) return status;
+  if (gpuRequired()) {
+    test(`${what}: a Hopper GPU is required here (BUNGEMM_REQUIRE_GPU=1)`, () => {
+      throw new Error(`cannot run the ${what}: ${status.reason}`);
+    });
+  } else {
+    console.warn(`skipping ${what}: ${status.reason}`);
+  }
+  return status;
+}
