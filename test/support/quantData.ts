@@ -83,6 +83,8 @@ export function edgeCaseMatrix(rows: number, cols: number, seed: number): Float3
 /** Index of the first differing element (bit patterns), or -1. */
 export function firstMismatch(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) return Math.min(a.length, b.length);
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) return i;
+  // Object.is: -0 and +0 differ (the sign of zero is part of "bit for bit"); any NaN equals any NaN
+  // (the payload is not: the GPU's canonical NaN and JavaScript's differ).
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return i;
   return -1;
 }
