@@ -13,7 +13,13 @@ export type GpuGate = { ok: true } | { ok: false; reason: string };
 export function hopperGpuStatus(): GpuGate {
   const driver = hasCudaDevice();
   if (!driver.ok) return driver;
-  const [major, minor] = Device.get(0).computeCapability;
+  let major: number, minor: number;
+  try {
+    [major, minor] = Device.get(0).computeCapability;
+  } catch (error) {
+    // A driver that loads but cannot open device 0 (no context, busy device): a reason, not a crash.
+    return { ok: false, reason: `device 0 cannot be opened: ${error instanceof Error ? error.message : String(error)}` };
+  }
   if (major < 9) return { ok: false, reason: `device 0 has compute capability ${major}.${minor}; the kernels need 9.0 (Hopper)` };
   return { ok: true };
 }
