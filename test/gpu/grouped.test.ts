@@ -27,6 +27,7 @@ import { Tensor } from "../../src/tensor/tensor.ts";
 import { BF16_TOLERANCE, randomFp8Codes, randomScales } from "../support/gemmCheck.ts";
 import { BF16_POISON, groupedRelError, randomWeights, rowsBreakingPoisonRule, type GroupedWeights, type GroupRows } from "../support/groupedCheck.ts";
 import { decodeBf16Array } from "../../src/tensor/bf16.ts";
+import { relativeFrobeniusError } from "../../src/quant/referenceGemm.ts";
 import { gpuGate } from "../support/gpuGate.ts";
 
 // A test's first call JIT-compiles its kernels (NVRTC; seconds for the larger unrolled tiles on a
@@ -65,15 +66,13 @@ function report(name: string, r: Outcome): void {
  */
 function bf16RelDifference(x: Uint16Array, y: Uint16Array): number {
   if (x.length !== y.length) return Infinity;
-  const xs = decodeBf16Array(x), ys = decodeBf16Array(y);
-  let diff = 0, norm = 0;
+  const written: number[] = [];
   for (let i = 0; i < x.length; i++) {
     if ((x[i] === BF16_POISON) !== (y[i] === BF16_POISON)) return Infinity;
-    if (x[i] === BF16_POISON) continue;
-    diff += (xs[i]! - ys[i]!) ** 2;
-    norm += ys[i]! ** 2;
+    if (x[i] !== BF16_POISON) written.push(i);
   }
-  return norm === 0 ? (diff === 0 ? 0 : Infinity) : Math.sqrt(diff / norm);
+  const xs = decodeBf16Array(x), ys = decodeBf16Array(y);
+  return relativeFrobeniusError(written.map((i) => xs[i]!), written.map((i) => ys[i]!));
 }
 
 function expectGood(r: Outcome): void {
