@@ -10,8 +10,8 @@ import { hopperGpuStatus } from "../support/gpuGate.ts";
 const root = join(import.meta.dir, "..", "..");
 const here = hopperGpuStatus();
 
-function runGpuFile(require: boolean): { exitCode: number; output: string } {
-  const env: Record<string, string | undefined> = { ...process.env, BUNGEMM_REQUIRE_GPU: require ? "1" : undefined };
+function runGpuFile(required: boolean): { exitCode: number; output: string } {
+  const env: Record<string, string | undefined> = { ...process.env, BUNGEMM_REQUIRE_GPU: required ? "1" : undefined };
   const run = Bun.spawnSync([process.execPath, "test", "test/gpu/runtime.test.ts"], { cwd: root, env });
   return { exitCode: run.exitCode ?? -1, output: run.stdout.toString() + run.stderr.toString() };
 }

@@ -16,6 +16,7 @@ import {
   perTokenGrid,
   quantKernelSource,
 } from "../../src/quant/kernels.ts";
+import { QUANT_BLOCK } from "../../src/quant/layout.ts";
 
 function findNvcc(): string | undefined {
   try {
@@ -46,13 +47,13 @@ describe("per-token cast grid", () => {
   test("the TypeScript constants are the kernel's (quant.cuh)", async () => {
     const header = await Bun.file(new URL("../../cuda/bungemm/quant.cuh", import.meta.url)).text();
     const constant = (name: string) => Number(header.match(new RegExp(`constexpr uint32_t ${name} = (\\d+);`))?.[1]);
-    expect({ threads: constant("kThreads"), valuesPerLane: constant("kValuesPerLane"), block: constant("kBlock") }).toEqual({
+    // (kBlock = QUANT_BLOCK is checked with the other public layout constants: public-index.test.ts.)
+    expect({ threads: constant("kThreads"), valuesPerLane: constant("kValuesPerLane") }).toEqual({
       threads: QUANT_THREADS,
       valuesPerLane: VALUES_PER_THREAD,
-      block: 128,
     });
-    // Strips per warp = 32 / lanes per strip, lanes per strip = 128 / values per lane.
-    expect(32 / (128 / VALUES_PER_THREAD)).toBe(PER_TOKEN_STRIPS_PER_WARP);
+    // Strips per warp = 32 / lanes per strip, lanes per strip = block / values per lane.
+    expect(32 / (QUANT_BLOCK / VALUES_PER_THREAD)).toBe(PER_TOKEN_STRIPS_PER_WARP);
     expect(header).toContain("constexpr uint32_t kTokenRowsPerCta = kThreads / 32;");
   });
 

@@ -24,15 +24,11 @@ export function hopperGpuStatus(): GpuGate {
   return { ok: true };
 }
 
-export function gpuRequired(): boolean {
-  return process.env.BUNGEMM_REQUIRE_GPU === "1";
-}
-
 /** `what`: the file's tests, for the message ("dense GEMM GPU tests"). Call at module level. */
 export function gpuGate(what: string): GpuGate {
   const status = hopperGpuStatus();
   if (status.ok) return status;
-  if (gpuRequired()) {
+  if (process.env.BUNGEMM_REQUIRE_GPU === "1") {
     test(`${what}: a Hopper GPU is required here (BUNGEMM_REQUIRE_GPU=1)`, () => {
       throw new Error(`cannot run the ${what}: ${status.reason}`);
     });
