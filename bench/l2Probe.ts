@@ -9,7 +9,9 @@
  * each transfer is timed twice in alternation — after that flush alone ("method"), and after the
  * same flush followed by an untimed read of another 512 MiB, which leaves L2 holding clean lines
  * ("clean") — so the difference is what the dirty lines cost. Rows: the per-token casts of the
- * quant suite and plain device-to-device copies of the same bytes and of 2 GiB.
+ * quant suite, plain device-to-device copies of the same bytes and of 2 GiB, and the bf16 cast's own
+ * traffic without its arithmetic (2 bytes read and 1 written per element: what the cast's mix of reads
+ * and writes costs at best), grid-stride and one-shot.
  */
 import { parseArgs } from "node:util";
 import { getKernel } from "../src/jit/jit.ts";
@@ -36,6 +38,23 @@ const READ_SWEEP_SOURCE = `extern "C" __global__ void ${READ_SWEEP}(const uint4*
     acc ^= v.x ^ v.y ^ v.z ^ v.w;
   }
   if (acc == 0x9e3779b9u) sink[0] = acc;
+}
+`;
+
+const TRUNCATE = "bungemm_probe_truncate";
+// Each bf16's high byte: the cast's 32 bytes in and 16 out per lane with no arithmetic. `perThread`
+// 0 walks the grid (stride loop); 1 gives each thread one word, as the cast's grid does.
+const TRUNCATE_SOURCE = `extern "C" __global__ void ${TRUNCATE}(const uint4* in, uint4* out, unsigned long long words) {
+  const unsigned long long stride = (unsigned long long)gridDim.x * blockDim.x;
+  for (unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; i < words; i += stride) {
+    const uint4 a = __ldcs(in + 2 * i), b = __ldcs(in + 2 * i + 1);
+    uint4 r;
+    r.x = __byte_perm(a.x, a.y, 0x7531);
+    r.y = __byte_perm(a.z, a.w, 0x7531);
+    r.z = __byte_perm(b.x, b.y, 0x7531);
+    r.w = __byte_perm(b.z, b.w, 0x7531);
+    __stcs(out + i, r);
+  }
 }
 `;
 
@@ -100,10 +119,39 @@ function copyRow(label: string, bytesEachWay: number): Row {
   };
 }
 
+function truncateRow(m: number, k: number, gridStride: boolean): Row {
+  const words = (m * k) / 16;
+  const src = DeviceBuffer.alloc(device, m * k * 2);
+  const dst = DeviceBuffer.alloc(device, m * k);
+  memsetD32(src, 0x3c003c00, stream);
+  const fn = getKernel(device, { name: TRUNCATE, source: TRUNCATE_SOURCE });
+  const args = new KernelArgs([
+    { name: "in", kind: "u64" },
+    { name: "out", kind: "u64" },
+    { name: "words", kind: "u64" },
+  ])
+    .set("in", src.ptr)
+    .set("out", dst.ptr)
+    .set("words", words);
+  const grid: [number, number, number] = [gridStride ? device.smCount * 8 : Math.ceil(words / 256), 1, 1];
+  const launch = { grid, block: [256, 1, 1] as [number, number, number], sharedBytes: 0, stream };
+  return {
+    label: `bf16 high bytes [${m}, ${k}], ${gridStride ? "grid-stride" : "one word per thread"} (the cast's traffic, no arithmetic)`,
+    bytes: m * k * 3,
+    run: () => launchKernel(fn, launch, args),
+    dispose: () => {
+      src.dispose();
+      dst.dispose();
+    },
+  };
+}
+
 const castBytes = quantBytes({ kind: "quant-token", rows: 4096, k: 7168, dtype: "bf16" });
 const rows: Row[] = [
   castRow(4096, 7168, "bf16"),
   copyRow(`copy of the same bytes (${(castBytes / 2 / 1e6).toFixed(0)} MB each way)`, Math.round(castBytes / 2) & ~255),
+  truncateRow(4096, 7168, false),
+  truncateRow(4096, 7168, true),
   castRow(4096, 16384, "bf16"),
   castRow(4096, 7168, "f32"),
   copyRow("copy of 2 GiB each way", COPY_BYTES),

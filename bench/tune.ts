@@ -58,7 +58,7 @@ for (const [m, n, k] of shapes) {
   if (configs !== undefined) {
     for (const override of configs) {
       const c: KernelConfig = { ...chosen, ...override };
-      if (override.numStages === undefined) c.numStages = maxStages(c.blockM, c.blockN, k, c.tmaStore, limits, c.scaleBSource);
+      if (override.numStages === undefined) c.numStages = maxStages(c.blockM, c.blockN, p, c.tmaStore, limits, c.scaleBSource);
       picked.set(key(c), c);
     }
   } else {
@@ -73,7 +73,7 @@ for (const [m, n, k] of shapes) {
   // And the 256-row (two-wave) version of each 128-row tile that fits it.
   for (const c of [...picked.values()]) {
     if (c.blockM !== 128 || c.blockN > 128 || m <= 128) continue;
-    const numStages = maxStages(256, c.blockN, k, c.tmaStore, limits, c.scaleBSource);
+    const numStages = maxStages(256, c.blockN, p, c.tmaStore, limits, c.scaleBSource);
     if (numStages > 0) picked.set(key({ ...c, blockM: 256, numStages }), { ...c, blockM: 256, numStages });
   }
   // And each BLOCK_M = 128 configuration with the other math issue order.
@@ -81,7 +81,7 @@ for (const [m, n, k] of shapes) {
   // And every one with the other B-scale source.
   for (const c of [...picked.values()]) {
     for (const scaleBSource of ["math-staged", "producer"] as const) {
-      const numStages = Math.min(c.numStages, maxStages(c.blockM, c.blockN, k, c.tmaStore, limits, scaleBSource));
+      const numStages = Math.min(c.numStages, maxStages(c.blockM, c.blockN, p, c.tmaStore, limits, scaleBSource));
       const alt = { ...c, scaleBSource, numStages };
       if (numStages > 0) picked.set(key(alt), alt);
     }

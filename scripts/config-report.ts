@@ -56,7 +56,7 @@ for (const row of record.rows) {
     splitLastRound: false, // dense rows
   };
   const problem: GemmProblem = { gemmType: "dense", m: row.m, n: row.n, k: row.k, numGroups: 1, outDtype: "bf16", accumulate: false };
-  const bytes = sharedMemoryBytes(config, row.k);
+  const bytes = sharedMemoryBytes(config, problem);
   const result = compileOnly(gemmKernelSource(problem, config, bytes), gemmKernelName(problem, config), nvcc);
   const info = parsePtxasInfo(result.log).find((i) => i.entry);
   const label = `${config.blockM}x${config.blockN} s${config.numStages} c${config.clusterM}x${config.clusterN}${config.orderedMath && config.blockM >= 128 && !config.pipelinedPromotion ? " ord" : ""} sfb:${config.scaleBSource}${config.pipelinedPromotion ? " pipe" : ""}`;

@@ -52,6 +52,30 @@ __device__ __forceinline__ void stage_tile_bf16(uint8_t* smem_d, const float* ac
   }
 }
 
+// The inverse of stage_tile_bf16 for the same thread: its accumulators back from the staging tile
+// (ldmatrix at the very addresses its stmatrix wrote), each the BF16 value it was staged as.
+template <uint32_t kBlockM, uint32_t kBlockN>
+__device__ __forceinline__ void unstage_tile_bf16(const uint8_t* smem_d, float* accum, uint32_t first_row,
+                                                  uint32_t warp_in_wg, uint32_t lane) {
+  using Panels = SwizzledPanels<kBlockN>;
+  const uint32_t matrix = lane / 8;
+  const uint32_t row = first_row + warp_in_wg * 16 + (matrix % 2) * 8 + lane % 8;
+  #pragma unroll
+  for (uint32_t j = 0; j < kBlockN / 16; ++j) {
+    const uint32_t col = (2 * j + matrix / 2) * 8;
+    uint32_t r[4];
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_u32(smem_d + Panels::offset(kBlockM, row, col)))
+                 : "memory");
+    #pragma unroll
+    for (uint32_t q = 0; q < 4; ++q) {
+      accum[j * 8 + 2 * q] = __uint_as_float(r[q] << 16);
+      accum[j * 8 + 2 * q + 1] = __uint_as_float(r[q] & 0xffff0000u);
+    }
+  }
+}
+
 template <uint32_t kBlockM, uint32_t kBlockN>
 __device__ __forceinline__ void issue_tile_store(const TmaDescriptor* tmap_d, const uint8_t* smem_d, uint32_t first_row,
                                                  uint32_t n0, uint32_t row0, uint32_t shape_n) {

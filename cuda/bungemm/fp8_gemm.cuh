@@ -132,7 +132,9 @@ struct Fp8GemmConfig {
   static constexpr uint32_t kProducerRegisters = kNumMathWarpgroups == 1 ? 120 : 40;
   static constexpr uint32_t kMathRegisters = kNumMathWarpgroups == 1 ? 248 : 232;
 
-  static constexpr uint32_t kSmemD = kTmaStore ? kBlockM * kBlockN * 2 : 0;
+  // The BF16 staging tile; for contiguous 256-row tiles also where wave 0's FP32 sums wait out the
+  // other expert's pass (256 rows x 2 bytes = 128 rows x 4 bytes per column, with or without the TMA store).
+  static constexpr uint32_t kSmemD = kTmaStore || kSplitWaves ? kBlockM * kBlockN * 2 : 0;
   static constexpr uint32_t kSmemA = kBlockM * kBlockK;
   static constexpr uint32_t kSmemB = kBlockN * kBlockK;
   static constexpr uint32_t kSmemSfa = (kBlockM * 4 + 127) / 128 * 128;
@@ -583,12 +585,17 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
       // makes one pass per expert (see kSplitWaves). The other wave's MMAs still run, into partial
       // sums that are promoted with a zero scale: one k-loop in the code (as two wave-masked copies
       // the main loop ran 2% slower) and no branch in it (a branch around the promotion: 2-4%; run 47).
-      // The zero scale adds exact zeros unless the pass's expert has a NaN weight or a non-finite B
-      // scale, which then also reaches the other expert's rows of the tile (documented in
-      // src/gemm/grouped.ts).
+      // A zero scale adds NaN where the pass's expert has a NaN weight or a non-finite B scale, so wave
+      // 0's sums wait out the second pass in shared memory and wave 1 restarts from zero for it.
       uint32_t live_waves = (1u << kNumWaves) - 1;
       // The k-loop, compiled per split column where there are few (see with_split_col).
       auto k_loop = [&](auto split) {
+        if constexpr (Cfg::kSplitWaves) {
+          if (live_waves == 2u) {
+            #pragma unroll
+            for (uint32_t i = 0; i < kNumAccum; ++i) final_accum[kNumAccum + i] = 0.0f;
+          }
+        }
         const uint64_t desc_a0 = ptx::make_sw128_kmajor_desc(smem_a + wg * 64 * Cfg::kBlockK);
         const uint64_t desc_b0 = ptx::make_sw128_kmajor_desc(smem_b);
         // Stage-aligned rounds: the A-scale row address and the descriptors, made opaque once per
@@ -755,10 +762,13 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
               // store while wave 1's MMAs run. No branch from here to the wait (ptxas would wait for
               // the MMAs at one): every thread asks for the previous store's drain (only the leader
               // has bulk groups), then the warpgroup syncs before writing the staging tile.
+              // A contiguous tile's second pass stages its wave 0 (not its expert's) into wave 1's rows,
+              // which the epilogue then restages, and leaves wave 0's rows as the first pass staged them.
               if (w == 1) {
                 ptx::tma_store_wait_read();
                 ptx::named_barrier_sync(kEpilogueBarrier + wg, 128);
-                stage_tile_bf16<kBlockM, kBlockN>(smem_d, final_accum, wg * 64, warp_in_wg, lane);
+                const uint32_t rows = Cfg::kSplitWaves && live_waves == 2u ? Cfg::kWaveRows : 0;
+                stage_tile_bf16<kBlockM, kBlockN>(smem_d, final_accum, rows + wg * 64, warp_in_wg, lane);
               }
             }
             ptx::wgmma_wait<0>();
@@ -838,6 +848,35 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
           consume_run(kNumKBlocks);
         }
       };
+      // Contiguous tile of two experts: wave 0's sums into the staging buffer (once the previous tile's
+      // store has read it) and back after the second pass; every math thread keeps its own float4s.
+      // Tiles that stage wave 0 early have it staged by the first pass already: they read that back.
+      auto save_wave0 = [&]() {
+        if constexpr (Cfg::kStageWave0Early) return;
+        if constexpr (kTmaStore) {
+          if (threadIdx.x % 128 == 0) ptx::tma_store_wait_read();
+        }
+        ptx::named_barrier_sync(kMathBarrier, Cfg::kNumMathThreads);
+        float4* slots = reinterpret_cast<float4*>(smem_d);
+        #pragma unroll
+        for (uint32_t j = 0; j < kNumAccum / 4; ++j)
+          slots[j * Cfg::kNumMathThreads + threadIdx.x] =
+              make_float4(final_accum[4 * j], final_accum[4 * j + 1], final_accum[4 * j + 2], final_accum[4 * j + 3]);
+      };
+      // (The barrier: no warpgroup's epilogue may stage over sums the other has not read back yet.)
+      auto restore_wave0 = [&]() {
+        if constexpr (Cfg::kStageWave0Early) {
+          unstage_tile_bf16<kBlockM, kBlockN>(smem_d, final_accum, wg * 64, warp_in_wg, lane);
+          return;
+        }
+        const float4* slots = reinterpret_cast<const float4*>(smem_d);
+        #pragma unroll
+        for (uint32_t j = 0; j < kNumAccum / 4; ++j) {
+          const float4 v = slots[j * Cfg::kNumMathThreads + threadIdx.x];
+          final_accum[4 * j] = v.x, final_accum[4 * j + 1] = v.y, final_accum[4 * j + 2] = v.z, final_accum[4 * j + 3] = v.w;
+        }
+        ptx::named_barrier_sync(kMathBarrier, Cfg::kNumMathThreads);
+      };
       // (Called through this wrapper the dense kernels compile to the same PTX as before the wave
       // masks came in; called directly, NVVM orders the B-scale staging differently.)
       auto whole_tile = [&](auto split) { k_loop(split); };
@@ -848,9 +887,11 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
           with_split_col<Cfg>(cursor.split_col, whole_tile);
           if (live_waves != 1u) break;
           end_pass();
+          save_wave0();
           tile_sfb = begin_pass(SfbCursor::of<Cfg>(tile, sfb, tile.group1));
           live_waves = 2u;
         }
+        if (live_waves == 2u) restore_wave0();
       } else if constexpr (Cfg::kIdleEmptyWarpgroup) {
         if (wg * 64 >= tile.row_limit) {
           idle_pass();

@@ -126,16 +126,26 @@ export function stageBytes(blockM: number, blockN: number): number {
   return blockM * BLOCK_K + blockN * BLOCK_K + alignUp(blockM * 4, 128);
 }
 
+/** What the shared-memory size depends on besides the tile. */
+export type SharedBytesProblem = Pick<GemmProblem, "k" | "gemmType">;
+
+/**
+ * Whether a tile has the BF16 staging tile's space: for the TMA store, and in contiguous 256-row
+ * tiles also for wave 0's FP32 sums while the second expert's pass runs (fp8_gemm.cuh kSmemD).
+ */
+export const hasStagingTile = (gemmType: GemmType, blockM: number, tmaStore: boolean): boolean =>
+  tmaStore || (gemmType === "contiguous" && blockM === 256);
+
 /** Shared memory outside the stages: alignment slack, the BF16 staging tile and the B-scale slot(s). */
-export function fixedSharedBytes(blockM: number, blockN: number, k: number, tmaStore: boolean, scaleBSource: ScaleBSource): number {
-  const staging = tmaStore ? alignUp(blockM * blockN * 2, 1024) : 0;
-  const slot = alignUp(2 * numKBlocks(k), 4) * 4;
+export function fixedSharedBytes(blockM: number, blockN: number, p: SharedBytesProblem, tmaStore: boolean, scaleBSource: ScaleBSource): number {
+  const staging = hasStagingTile(p.gemmType, blockM, tmaStore) ? alignUp(blockM * blockN * 2, 1024) : 0;
+  const slot = alignUp(2 * numKBlocks(p.k), 4) * 4;
   const scales = scaleBSource === "math-staged" ? slot : 2 * slot + 32;
   return 1024 + staging + scales;
 }
 
-export function sharedMemoryBytes(cfg: KernelConfig, k: number): number {
-  return fixedSharedBytes(cfg.blockM, cfg.blockN, k, cfg.tmaStore, cfg.scaleBSource) + cfg.numStages * (stageBytes(cfg.blockM, cfg.blockN) + 16);
+export function sharedMemoryBytes(cfg: KernelConfig, p: SharedBytesProblem): number {
+  return fixedSharedBytes(cfg.blockM, cfg.blockN, p, cfg.tmaStore, cfg.scaleBSource) + cfg.numStages * (stageBytes(cfg.blockM, cfg.blockN) + 16);
 }
 
 /** Threads per CTA: one producer warpgroup plus one math warpgroup per 64 rows. */

@@ -15,10 +15,9 @@
  *
  * Non-finite weights in the contiguous layout: where one 256-row tile holds the last 128-row block
  * of one expert and the first of the next, the kernel multiplies both halves by each expert's
- * weights in turn and adds, for the half of the other expert, those partial sums times a zero scale.
- * A NaN weight code or a non-finite B scale of either expert therefore also makes the other
- * expert's rows of that tile NaN (in the affected columns); finite weights and scales, which the
- * quantizers always produce from finite inputs, give exact results.
+ * weights in turn; the first half's sums wait in shared memory while the second expert's pass runs,
+ * and the second half restarts from zero for it, so a NaN weight code or a non-finite B scale of
+ * one expert stays in that expert's rows (a GPU test puts one of each beside a neighbour).
  */
 import type { Device } from "../runtime/device.ts";
 import type { Stream } from "../runtime/stream.ts";

@@ -14,6 +14,7 @@ import {
   blockNStraddles,
   blockNStraddlesAtMostTwo,
   fixedSharedBytes,
+  type SharedBytesProblem,
   numKBlocks,
   pipelinedPromotionFits,
   splitLastRoundFor,
@@ -29,7 +30,7 @@ import {
 export const BLOCK_N_CANDIDATES: readonly number[] = Array.from({ length: 12 }, (_, i) => (i + 1) * 16)
   .filter(blockNStraddlesAtMostTwo);
 export const BLOCK_M_CANDIDATES: readonly (64 | 128 | 256)[] = [64, 128, 256];
-/** More stages than this buys nothing measurable and lengthens barrier setup. */
+/** More stages than this buys nothing measurable (64-row small-M tiles at 19-21 stages: within 0.3 us, run 71) and lengthens barrier setup. */
 export const MAX_STAGES = 16;
 /**
  * Whether two math warpgroups take turns issuing their k-block's WGMMAs. Timed one configuration
@@ -161,12 +162,12 @@ export const stageCapFor = (p: Pick<GemmProblem, "gemmType" | "accumulate">, blo
 
 /** The stage count a tile of `p` gets: the most that fit the shared memory, at most its cap (0: none fit). */
 export function stagesFor(p: GemmProblem, blockM: number, blockN: number, tmaStore: boolean, limits: DeviceLimits, scaleBSource: ScaleBSource = scaleBSourceFor(p, blockM)): number {
-  return Math.min(maxStages(blockM, blockN, p.k, tmaStore, limits, scaleBSource), stageCapFor(p, blockM));
+  return Math.min(maxStages(blockM, blockN, p, tmaStore, limits, scaleBSource), stageCapFor(p, blockM));
 }
 
 /** Largest stage count that fits the shared memory, or 0 when fewer than MIN_STAGES fit. */
-export function maxStages(blockM: number, blockN: number, k: number, tmaStore: boolean, limits: DeviceLimits, scaleBSource: ScaleBSource): number {
-  const free = limits.maxSharedBytes - fixedSharedBytes(blockM, blockN, k, tmaStore, scaleBSource);
+export function maxStages(blockM: number, blockN: number, p: SharedBytesProblem, tmaStore: boolean, limits: DeviceLimits, scaleBSource: ScaleBSource): number {
+  const free = limits.maxSharedBytes - fixedSharedBytes(blockM, blockN, p, tmaStore, scaleBSource);
 
   const stages = Math.min(MAX_STAGES, Math.floor(free / (stageBytes(blockM, blockN) + 16)));
   return stages >= MIN_STAGES ? stages : 0;

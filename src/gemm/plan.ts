@@ -96,7 +96,7 @@ export class GemmPlan {
     if (grouped) this.rules.groupedLayout = { dtype: "i32", align: 4, layout: "contiguous", shape: [masked ? g : p.m] };
 
     const cfg = config;
-    this.sharedBytes = sharedMemoryBytes(cfg, p.k);
+    this.sharedBytes = sharedMemoryBytes(cfg, p);
     this.kernelName = gemmKernelName(p, cfg, singleLevel);
     this.fn = getKernel(device, { name: this.kernelName, source: gemmKernelSource(p, cfg, this.sharedBytes, singleLevel) });
     this.fn.setMaxDynamicSharedBytes(this.sharedBytes);

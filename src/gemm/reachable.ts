@@ -67,7 +67,7 @@ export function reachableKernels(limits: DeviceLimits = HOPPER_LIMITS): Reachabl
       if (v.gemmType === "dense" && v.outDtype === "bf16" && v.n % 8 === 0) {
         for (const scaleBSource of SCALE_B_SOURCES) {
           if (scaleBSource === config.scaleBSource) continue;
-          const numStages = maxStages(config.blockM, config.blockN, problem.k, config.tmaStore, limits, scaleBSource);
+          const numStages = maxStages(config.blockM, config.blockN, problem, config.tmaStore, limits, scaleBSource);
           if (numStages > 0) out.push({ problem, config: { ...config, scaleBSource, numStages: Math.min(config.numStages, numStages) } });
         }
       }

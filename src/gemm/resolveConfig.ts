@@ -24,7 +24,7 @@ export function resolveConfig(p: GemmProblem, limits: DeviceLimits, override: Pa
   // The split of the last round follows the tile and cluster unless it was given too.
   if (override.splitLastRound === undefined) merged.splitLastRound = splitLastRoundFor(p.gemmType, merged);
   if (merged.numStages < 2) throw new InvalidArgumentError("config", "the tile leaves no room for a 2-stage pipeline", merged);
-  const bytes = sharedMemoryBytes(merged, p.k);
+  const bytes = sharedMemoryBytes(merged, p);
   if (bytes > limits.maxSharedBytes) {
     throw new InvalidArgumentError("config.numStages", `needs ${bytes} bytes of shared memory; the device allows ${limits.maxSharedBytes}`, merged.numStages);
   }

@@ -22,6 +22,7 @@ import { resolveConfig } from "../../src/gemm/resolveConfig.ts";
 import { InvalidArgumentError } from "../../src/errors.ts";
 
 const H200 = { numSms: 132, maxSharedBytes: 232448 };
+const DENSE_K7168 = { gemmType: "dense", k: 7168 } as const;
 const DENSE_NK: [number, number][] = [[2112, 7168], [24576, 1536], [32768, 512], [7168, 16384], [4096, 7168], [7168, 2048]];
 
 function dense(m: number, n: number, k: number, extra: Partial<GemmProblem> = {}): GemmProblem {
@@ -50,7 +51,7 @@ function kernelAccepts(p: GemmProblem, c: KernelConfig): void {
   expect(blockNStraddlesAtMostTwo(c.blockN)).toBe(true);
   expect(c.numStages).toBeGreaterThanOrEqual(MIN_STAGES);
   expect(c.numStages).toBeLessThanOrEqual(MAX_STAGES);
-  expect(sharedMemoryBytes(c, p.k)).toBeLessThanOrEqual(H200.maxSharedBytes);
+  expect(sharedMemoryBytes(c, p)).toBeLessThanOrEqual(H200.maxSharedBytes);
   expect(c.clusterM * c.clusterN).toBeLessThanOrEqual(2);
   expect(threadsPerCta(c)).toBe(c.blockM === 64 ? 256 : 384);
   // TMA boxes: at most 256 rows; multicast halves whole 8-row swizzle atoms.
@@ -119,7 +120,7 @@ describe("selectConfig", () => {
         kernelAccepts(p, c);
         expect(c.numStages).toBeLessThanOrEqual(stageCapFor(p, c.blockM));
         const more = { ...c, numStages: c.numStages + 1 };
-        if (c.numStages < Math.min(MAX_STAGES, stageCapFor(p, c.blockM))) expect(sharedMemoryBytes(more, p.k)).toBeGreaterThan(H200.maxSharedBytes);
+        if (c.numStages < Math.min(MAX_STAGES, stageCapFor(p, c.blockM))) expect(sharedMemoryBytes(more, p)).toBeGreaterThan(H200.maxSharedBytes);
       }
     }
   });
@@ -205,8 +206,8 @@ describe("selectConfig", () => {
   });
 
   test("a smaller shared-memory limit lowers the stage count, and a too-small one leaves no candidate", () => {
-    expect(maxStages(128, 128, 7168, true, { numSms: 132, maxSharedBytes: 120_000 }, "math-staged")).toBeLessThan(maxStages(128, 128, 7168, true, H200, "math-staged"));
-    expect(maxStages(256, 128, 7168, true, { numSms: 132, maxSharedBytes: 100_000 }, "math-staged")).toBe(0);
+    expect(maxStages(128, 128, DENSE_K7168, true, { numSms: 132, maxSharedBytes: 120_000 }, "math-staged")).toBeLessThan(maxStages(128, 128, DENSE_K7168, true, H200, "math-staged"));
+    expect(maxStages(256, 128, DENSE_K7168, true, { numSms: 132, maxSharedBytes: 100_000 }, "math-staged")).toBe(0);
     expect(() => selectConfig(dense(4096, 4096, 7168), { numSms: 132, maxSharedBytes: 20_000 })).toThrow(/no kernel configuration fits/);
   });
 });
@@ -225,7 +226,7 @@ describe("resolveConfig (overrides)", () => {
     const p = dense(4096, 7168, 2048);
     const c = resolveConfig(p, H200, { blockM: 64, blockN: 64 });
     expect(c.blockM).toBe(64);
-    expect(c.numStages).toBe(maxStages(64, 64, p.k, c.tmaStore, H200, c.scaleBSource));
+    expect(c.numStages).toBe(maxStages(64, 64, p, c.tmaStore, H200, c.scaleBSource));
   });
 
   test("overrides the kernel cannot take are refused with the rule", () => {

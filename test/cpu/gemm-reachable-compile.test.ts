@@ -56,7 +56,7 @@ describe.skipIf(typeof compiler === "string")("every reachable GEMM configuratio
 
   for (const [name, group] of groups) {
     test(`${name}: ${group.length} configurations`, () => {
-      const source = group.map((r) => gemmKernelSource(r.problem, r.config, sharedMemoryBytes(r.config, r.problem.k))).join("\n");
+      const source = group.map((r) => gemmKernelSource(r.problem, r.config, sharedMemoryBytes(r.config, r.problem))).join("\n");
       const result = compileOnly(source, name, compiler as NvccCompiler);
       expect(result.log.match(/\(C75\d\d\)[^\n]*/g) ?? []).toEqual([]);
       const info = parsePtxasInfo(result.log);

@@ -10,10 +10,11 @@
  * Skips, saying why, where there is no CUDA device.
  */
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { forgetLoadedKernels, jitStats, resetJitStats, useCompiler } from "../../src/jit/jit.ts";
+import { forgetLoadedKernels, getKernel, jitStats, resetJitStats, useCompiler } from "../../src/jit/jit.ts";
+import { CompileError, NvrtcError } from "../../src/errors.ts";
 import { NvrtcCompiler } from "../../src/jit/nvrtcCompiler.ts";
 import { Device } from "../../src/runtime/device.ts";
 import { Stream } from "../../src/runtime/stream.ts";
@@ -102,6 +103,29 @@ describe.skipIf(!gpu.ok)("foundation on a CUDA device (NVRTC)", () => {
       expect({ tmaStore: mismatches(out.tmaStore, input) }).toEqual({ tmaStore: [] });
     });
   }
+
+  test("a source NVRTC rejects: CompileError carrying NVRTC's log and an NvrtcError cause; nothing is cached or loaded", () => {
+    const device = Device.get(0);
+    const name = "bungemm_test_rejected_by_nvrtc";
+    const source = `extern "C" __global__ void ${name}(int* out) { *out = bungemm_undeclared_name; }\n`;
+    const entriesBefore = readdirSync(cacheDir, { recursive: true }).length;
+    let caught: unknown;
+    try {
+      getKernel(device, { name, source });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(CompileError);
+    const error = caught as CompileError;
+    expect(error.backend).toBe("nvrtc");
+    expect(error.kernelName).toBe(name);
+    expect(error.log).toContain("bungemm_undeclared_name");
+    expect(error.cause).toBeInstanceOf(NvrtcError);
+    expect((error.cause as NvrtcError).codeName).toBe("NVRTC_ERROR_COMPILATION");
+    expect(readdirSync(cacheDir, { recursive: true }).length).toBe(entriesBefore);
+    // The same call fails the same way again (no half-made entry turns it into a cache hit).
+    expect(() => getKernel(device, { name, source })).toThrow(CompileError);
+  });
 
   test("the 128B-swizzled raw tile really is permuted (not a plain copy)", () => {
     const variant = TMA_VARIANTS.find((v) => v.swizzle === "128B");

@@ -11,6 +11,7 @@ import { DeviceDataError, DisposedError, InvalidArgumentError } from "../../src/
 import {
   buildMIndices,
   contiguousLayout,
+  planBuildMIndices,
   mGroupedFp8GemmNtContiguous,
   mGroupedFp8GemmNtMasked,
   planMGroupedFp8GemmNtContiguous,
@@ -54,6 +55,8 @@ interface Outcome {
   /** Rows that break the written / still-poisoned rule (first few). */
   badRows: number[];
   config: Readonly<KernelConfig> | undefined;
+  /** The host copy of D (contiguous runs). */
+  d?: Uint16Array;
 }
 
 function report(name: string, r: Outcome): void {
@@ -91,6 +94,9 @@ interface ContiguousOptions {
   mIndices?: Int32Array;
   /** Build mIndices on the GPU from device-side counts (and compare with the CPU layout). */
   buildOnDevice?: boolean;
+  /** Changes the random weights before upload (e.g. a NaN code); `skipGroups` leaves the reference out for those experts. */
+  editWeights?: (w: GroupedWeights) => void;
+  skipGroups?: readonly number[];
 }
 
 function runContiguous(device: Device, counts: number[], n: number, k: number, o: ContiguousOptions = {}): Outcome {
@@ -102,6 +108,7 @@ function runContiguous(device: Device, counts: number[], n: number, k: number, o
   const a = randomFp8Codes(mTotal * k);
   const sfaLogical = randomScales(mTotal * kBlocks);
   const w = randomWeights(G, n, k);
+  o.editWeights?.(w);
   const plan = planMGroupedFp8GemmNtContiguous(device, { mTotal, n, k, numGroups: G }, { config: o.config, debugChecks: false });
   using aT = Tensor.fromHost(device, a, [mTotal, k], "e4m3");
   using sfaT = Tensor.fromHost(device, scalesToTmaAligned(sfaLogical, mTotal, kBlocks), [kBlocks, alignedM(mTotal)], "f32");
@@ -118,11 +125,14 @@ function runContiguous(device: Device, counts: number[], n: number, k: number, o
   plan.run({ a: aT, sfa: sfaT, b: bT, sfb: sfbT, d: dT, mIndices: mIndicesT });
   const d = dT.toHost() as Uint16Array;
   // Real rows are those the mIndices used says are real (an override may say none are).
-  const groups = contiguousGroups(counts, layout.segmentStarts).map((g) => (o.mIndices ? { ...g, count: mIndices[g.first] === g.group ? g.count : 0 } : g));
+  const groups = contiguousGroups(counts, layout.segmentStarts)
+    .map((g) => (o.mIndices ? { ...g, count: mIndices[g.first] === g.group ? g.count : 0 } : g))
+    .filter((g) => !(o.skipGroups ?? []).includes(g.group));
   return {
     ...groupedRelError(groups, a, sfaLogical, w, d, n, k),
     badRows: rowsBreakingPoisonRule(d, n, (row) => mIndices[row]! >= 0),
     config: plan.config,
+    d,
   };
 }
 
@@ -220,6 +230,41 @@ describe.skipIf(!gpu.ok)("grouped GEMMs on the GPU", () => {
       }, 60_000);
     }
 
+    // Expert 0's weights run over expert 1's first rows and expert 4's over expert 3's rows wherever a
+    // 256-row tile holds both (segments are 128-row aligned). With padding rows those tiles take the
+    // plain store; with none, the TMA store.
+    const nonFiniteCases: [string, number[]][] = [
+      ["padding rows in the shared tiles", [100, 300, 129, 7, 256]],
+      ["no padding rows", [128, 256, 128, 128, 256]],
+    ];
+    for (const [name, counts] of nonFiniteCases) {
+      test(`edge: a NaN weight of expert 0 and an infinite B scale of expert 4 stay in their own rows (${name})`, () => {
+        const n = 512, k = 512, kBlocks = numBlocks(k);
+        const nanColumn = 5, infBlockN = 1;
+        const editWeights = (w: GroupedWeights): void => {
+          w.b[nanColumn * k + 3] = 0x7f; // expert 0, row 5 of B, k = 3: e4m3 NaN
+          w.sfb[(4 * numBlocks(n) + infBlockN) * kBlocks] = Infinity; // expert 4, columns 128-255, k-block 0
+        };
+        const config: ConfigOverride = { blockM: 256, blockN: 128, clusterM: 1, clusterN: 1 };
+        const r = runContiguous(device, counts, n, k, { config, editWeights, skipGroups: [0, 4] });
+        report(`non-finite weights of experts 0 and 4, ${name}`, r);
+        expectGood(r);
+        const { segmentStarts } = contiguousLayout(counts);
+        const values = decodeBf16Array(r.d!);
+        const rowValues = (row: number, cols: readonly number[]): number[] => cols.map((c) => values[row * n + c]!);
+        const blockCols = Array.from({ length: 128 }, (_, i) => infBlockN * 128 + i);
+        // The bad values reached their own expert's rows (so there was something to leak) ...
+        expect(Number.isNaN(values[segmentStarts[0]! * n + nanColumn]!)).toBe(true);
+        expect(rowValues(segmentStarts[4]!, blockCols).some((v) => !Number.isFinite(v))).toBe(true);
+        // ... and no row of the neighbouring experts holds a non-finite value there.
+        for (const [group, cols] of [[1, [nanColumn]], [3, blockCols]] as const) {
+          for (let row = segmentStarts[group]!; row < segmentStarts[group]! + counts[group]!; row++) {
+            expect({ row, finite: rowValues(row, cols).every(Number.isFinite) }).toEqual({ row, finite: true });
+          }
+        }
+      }, 60_000);
+    }
+
     test("edge: all rows padding: nothing is written", () => {
       const r = runContiguous(device, [100, 50], 256, 512, { mIndices: new Int32Array(256).fill(-1) });
       expect(r.badRows).toEqual([]);
@@ -290,6 +335,31 @@ describe.skipIf(!gpu.ok)("grouped GEMMs on the GPU", () => {
         expect(mIndicesT.toHost()).toEqual(expected);
         expect([...(startsT.toHost() as Int32Array)]).toEqual(cpu.segmentStarts);
       }
+    });
+
+    test("the plan form: reused on a stream with new counts; tensors of the wrong shape refused before the launch", () => {
+      const G = 6, capacity = 2048;
+      const plan = planBuildMIndices(device, { numGroups: G, mTotal: capacity });
+      using stream = Stream.create(device);
+      using countsT = Tensor.empty(device, [G], "i32");
+      using mIndicesT = Tensor.empty(device, [capacity], "i32");
+      for (let draw = 0; draw < 2; draw++) {
+        const counts = Array.from({ length: G }, () => Math.floor(Math.random() * 300));
+        copyHostToDevice(countsT, Int32Array.from(counts));
+        memsetD8(mIndicesT, 0x5a);
+        plan.run({ counts: countsT, mIndices: mIndicesT }, stream);
+        stream.synchronize();
+        const expected = new Int32Array(capacity).fill(-1);
+        expected.set(contiguousLayout(counts).mIndices.subarray(0, capacity));
+        expect(mIndicesT.toHost()).toEqual(expected);
+      }
+      using tooManyCounts = Tensor.empty(device, [G + 1], "i32");
+      using shortIndices = Tensor.empty(device, [capacity - 128], "i32");
+      memsetD8(mIndicesT, 0x5a);
+      expect(() => plan.run({ counts: tooManyCounts, mIndices: mIndicesT }, stream)).toThrow(InvalidArgumentError);
+      expect(() => plan.run({ counts: countsT, mIndices: shortIndices }, stream)).toThrow(InvalidArgumentError);
+      stream.synchronize();
+      expect((mIndicesT.toHost() as Int32Array).every((v) => v === 0x5a5a5a5a)).toBe(true);
     });
   });
 

@@ -189,9 +189,11 @@ describe.skipIf(!gpu.ok)("quantization kernels on the GPU match the CPU referenc
       using tokenF32 = dequantizePerToken(device(), token.data, token.scales, { outDtype: "f32" });
       using blockF32 = dequantizePerBlock(device(), block.data, block.scales, { outDtype: "f32" });
       using tokenBf16 = dequantizePerToken(device(), token.data, token.scales);
+      using blockBf16 = dequantizePerBlock(device(), block.data, block.scales, { outDtype: "bf16" });
       expectSame("per-token f32", tokenF32.toHost(), wantToken);
       expectSame("per-block f32", blockF32.toHost(), wantBlock);
       expectSame("per-token bf16", decodeBf16Array(tokenBf16.toHost() as Uint16Array), decodeBf16Array(encodeBf16Array(wantToken)));
+      expectSame("per-block bf16", decodeBf16Array(blockBf16.toHost() as Uint16Array), decodeBf16Array(encodeBf16Array(wantBlock)));
     } finally {
       for (const t of [token.data, token.scales, block.data, block.scales]) t.dispose();
     }
