@@ -232,14 +232,17 @@ describe.skipIf(!gpu.ok)("grouped GEMMs on the GPU", () => {
 
     // Expert 0's weights run over expert 1's first rows and expert 4's over expert 3's rows wherever a
     // 256-row tile holds both (segments are 128-row aligned). With padding rows those tiles take the
-    // plain store; with none, the TMA store.
-    const nonFiniteCases: [string, number[]][] = [
-      ["padding rows in the shared tiles", [100, 300, 129, 7, 256]],
-      ["no padding rows", [128, 256, 128, 128, 256]],
+    // plain store; with none, the TMA store. K = 512 keeps wave 0 in FP32 across the second pass, K =
+    // 2048 (8 to 32 k-blocks: wave 0 staged early) as the BF16 the first pass staged.
+    const nonFiniteCases: [string, number[], number][] = [
+      ["padding rows in the shared tiles", [100, 300, 129, 7, 256], 512],
+      ["no padding rows", [128, 256, 128, 128, 256], 512],
+      ["padding rows in the shared tiles", [100, 300, 129, 7, 256], 2048],
+      ["no padding rows", [128, 256, 128, 128, 256], 2048],
     ];
-    for (const [name, counts] of nonFiniteCases) {
-      test(`edge: a NaN weight of expert 0 and an infinite B scale of expert 4 stay in their own rows (${name})`, () => {
-        const n = 512, k = 512, kBlocks = numBlocks(k);
+    for (const [name, counts, k] of nonFiniteCases) {
+      test(`edge: a NaN weight of expert 0 and an infinite B scale of expert 4 stay in their own rows (${name}, K=${k})`, () => {
+        const n = 512, kBlocks = numBlocks(k);
         const nanColumn = 5, infBlockN = 1;
         const editWeights = (w: GroupedWeights): void => {
           w.b[nanColumn * k + 3] = 0x7f; // expert 0, row 5 of B, k = 3: e4m3 NaN
@@ -247,7 +250,7 @@ describe.skipIf(!gpu.ok)("grouped GEMMs on the GPU", () => {
         };
         const config: ConfigOverride = { blockM: 256, blockN: 128, clusterM: 1, clusterN: 1 };
         const r = runContiguous(device, counts, n, k, { config, editWeights, skipGroups: [0, 4] });
-        report(`non-finite weights of experts 0 and 4, ${name}`, r);
+        report(`non-finite weights of experts 0 and 4, ${name}, K=${k}`, r);
         expectGood(r);
         const { segmentStarts } = contiguousLayout(counts);
         const values = decodeBf16Array(r.d!);
