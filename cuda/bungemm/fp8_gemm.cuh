@@ -848,34 +848,36 @@ __device__ __forceinline__ void fp8_gemm_impl(const TmaDescriptor* tmap_a, const
           consume_run(kNumKBlocks);
         }
       };
-      // Contiguous tile of two experts: wave 0's sums into the staging buffer (once the previous tile's
-      // store has read it) and back after the second pass; every math thread keeps its own float4s.
-      // Tiles that stage wave 0 early have it staged by the first pass already: they read that back.
+      // Contiguous tile of two experts: wave 0's sums wait out the second pass in the staging buffer.
+      // BF16 outputs keep them as the BF16 they will be stored as, in the staging layout (tiles that
+      // stage wave 0 early have done so in the first pass's last k-block); FP32 outputs (never a TMA
+      // store) as FP32, every math thread its own float4s. Either way a thread reads back only what
+      // its own warp wrote, so no barrier beyond the staging's own is needed.
       auto save_wave0 = [&]() {
-        if constexpr (Cfg::kStageWave0Early) return;
-        if constexpr (kTmaStore) {
-          if (threadIdx.x % 128 == 0) ptx::tma_store_wait_read();
+        if constexpr (kOutF32) {
+          float4* slots = reinterpret_cast<float4*>(smem_d);
+          #pragma unroll
+          for (uint32_t j = 0; j < kNumAccum / 4; ++j)
+            slots[j * Cfg::kNumMathThreads + threadIdx.x] =
+                make_float4(final_accum[4 * j], final_accum[4 * j + 1], final_accum[4 * j + 2], final_accum[4 * j + 3]);
+        } else if constexpr (!Cfg::kStageWave0Early) {
+          if (kTmaStore && threadIdx.x % 128 == 0) ptx::tma_store_wait_read();  // the previous tile's store has read it
+          ptx::named_barrier_sync(kEpilogueBarrier + wg, 128);
+          stage_tile_bf16<kBlockM, kBlockN>(smem_d, final_accum, wg * 64, warp_in_wg, lane);
         }
-        ptx::named_barrier_sync(kMathBarrier, Cfg::kNumMathThreads);
-        float4* slots = reinterpret_cast<float4*>(smem_d);
-        #pragma unroll
-        for (uint32_t j = 0; j < kNumAccum / 4; ++j)
-          slots[j * Cfg::kNumMathThreads + threadIdx.x] =
-              make_float4(final_accum[4 * j], final_accum[4 * j + 1], final_accum[4 * j + 2], final_accum[4 * j + 3]);
       };
-      // (The barrier: no warpgroup's epilogue may stage over sums the other has not read back yet.)
       auto restore_wave0 = [&]() {
-        if constexpr (Cfg::kStageWave0Early) {
+        if constexpr (kOutF32) {
+          const float4* slots = reinterpret_cast<const float4*>(smem_d);
+          #pragma unroll
+          for (uint32_t j = 0; j < kNumAccum / 4; ++j) {
+            const float4 v = slots[j * Cfg::kNumMathThreads + threadIdx.x];
+            final_accum[4 * j] = v.x, final_accum[4 * j + 1] = v.y, final_accum[4 * j + 2] = v.z, final_accum[4 * j + 3] = v.w;
+          }
+        } else {
+          __syncwarp();
           unstage_tile_bf16<kBlockM, kBlockN>(smem_d, final_accum, wg * 64, warp_in_wg, lane);
-          return;
         }
-        const float4* slots = reinterpret_cast<const float4*>(smem_d);
-        #pragma unroll
-        for (uint32_t j = 0; j < kNumAccum / 4; ++j) {
-          const float4 v = slots[j * Cfg::kNumMathThreads + threadIdx.x];
-          final_accum[4 * j] = v.x, final_accum[4 * j + 1] = v.y, final_accum[4 * j + 2] = v.z, final_accum[4 * j + 3] = v.w;
-        }
-        ptx::named_barrier_sync(kMathBarrier, Cfg::kNumMathThreads);
       };
       // (Called through this wrapper the dense kernels compile to the same PTX as before the wave
       // masks came in; called directly, NVVM orders the B-scale staging differently.)
