@@ -132,8 +132,9 @@ struct Fp8GemmConfig {
   static constexpr uint32_t kProducerRegisters = kNumMathWarpgroups == 1 ? 120 : 40;
   static constexpr uint32_t kMathRegisters = kNumMathWarpgroups == 1 ? 248 : 232;
 
-  // The BF16 staging tile; for contiguous 256-row tiles also where wave 0's FP32 sums wait out the
-  // other expert's pass (256 rows x 2 bytes = 128 rows x 4 bytes per column, with or without the TMA store).
+  // The BF16 staging tile; contiguous 256-row tiles have it with or without the TMA store: wave 0's
+  // sums wait out the other expert's pass there (as FP32 for FP32 outputs: 128 rows x 4 bytes = 256
+  // rows x 2 bytes per column).
   static constexpr uint32_t kSmemD = kTmaStore || kSplitWaves ? kBlockM * kBlockN * 2 : 0;
   static constexpr uint32_t kSmemA = kBlockM * kBlockK;
   static constexpr uint32_t kSmemB = kBlockN * kBlockK;

@@ -131,7 +131,7 @@ export type SharedBytesProblem = Pick<GemmProblem, "k" | "gemmType">;
 
 /**
  * Whether a tile has the BF16 staging tile's space: for the TMA store, and in contiguous 256-row
- * tiles also for wave 0's FP32 sums while the second expert's pass runs (fp8_gemm.cuh kSmemD).
+ * tiles also for wave 0's sums while the second expert's pass runs (fp8_gemm.cuh kSmemD).
  */
 export const hasStagingTile = (gemmType: GemmType, blockM: number, tmaStore: boolean): boolean =>
   tmaStore || (gemmType === "contiguous" && blockM === 256);

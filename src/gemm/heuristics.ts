@@ -14,7 +14,6 @@ import {
   blockNStraddles,
   blockNStraddlesAtMostTwo,
   fixedSharedBytes,
-  type SharedBytesProblem,
   numKBlocks,
   pipelinedPromotionFits,
   splitLastRoundFor,
@@ -24,6 +23,7 @@ import {
   type GemmType,
   type KernelConfig,
   type ScaleBSource,
+  type SharedBytesProblem,
 } from "./config.ts";
 
 /** Every BLOCK_N the heuristics may choose: multiples of 16 whose tiles straddle at most two B-scale blocks. */
