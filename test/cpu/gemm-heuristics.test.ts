@@ -15,8 +15,9 @@ import {
   scaleBSourceFor,
   selectConfig,
   stageCapFor,
+  stagesFor,
 } from "../../src/gemm/heuristics.ts";
-import { blockNStraddlesAtMostTwo, pipelinedPromotionFits, sharedMemoryBytes, threadsPerCta, type GemmProblem, type KernelConfig } from "../../src/gemm/config.ts";
+import { blockNStraddlesAtMostTwo, fixedSharedBytes, pipelinedPromotionFits, sharedMemoryBytes, threadsPerCta, type GemmProblem, type KernelConfig } from "../../src/gemm/config.ts";
 import { kernelConfigOverrideSchema } from "../../src/gemm/schema.ts";
 import { resolveConfig } from "../../src/gemm/resolveConfig.ts";
 import { InvalidArgumentError } from "../../src/errors.ts";
@@ -209,6 +210,17 @@ describe("selectConfig", () => {
     expect(maxStages(128, 128, DENSE_K7168, true, { numSms: 132, maxSharedBytes: 120_000 }, "math-staged")).toBeLessThan(maxStages(128, 128, DENSE_K7168, true, H200, "math-staged"));
     expect(maxStages(256, 128, DENSE_K7168, true, { numSms: 132, maxSharedBytes: 100_000 }, "math-staged")).toBe(0);
     expect(() => selectConfig(dense(4096, 4096, 7168), { numSms: 132, maxSharedBytes: 20_000 })).toThrow(/no kernel configuration fits/);
+  });
+
+  test("contiguous 256-row tiles have the staging tile's space with or without the TMA store (wave 0 waits there); others only with it", () => {
+    const staging = 256 * 128 * 2;
+    const contiguous = { gemmType: "contiguous", k: 7168 } as const;
+    expect(fixedSharedBytes(256, 128, contiguous, false, "math-staged")).toBe(fixedSharedBytes(256, 128, contiguous, true, "math-staged"));
+    expect(fixedSharedBytes(256, 128, DENSE_K7168, true, "math-staged") - fixedSharedBytes(256, 128, DENSE_K7168, false, "math-staged")).toBe(staging);
+    expect(fixedSharedBytes(128, 128, contiguous, true, "math-staged") - fixedSharedBytes(128, 128, contiguous, false, "math-staged")).toBe(128 * 128 * 2);
+    // FP32 outputs into C (no TMA store) still get 3 stages of 256 x 128 beside it.
+    const p: GemmProblem = { gemmType: "contiguous", m: 32768, n: 4096, k: 7168, numGroups: 4, outDtype: "f32", accumulate: true };
+    expect(stagesFor(p, 256, 128, false, H200)).toBe(3);
   });
 });
 
