@@ -232,8 +232,8 @@ describe.skipIf(!gpu.ok)("grouped GEMMs on the GPU", () => {
 
     // Expert 0's weights run over expert 1's first rows and expert 4's over expert 3's rows wherever a
     // 256-row tile holds both (segments are 128-row aligned). With padding rows those tiles take the
-    // plain store; with none, the TMA store. K = 512 keeps wave 0 in FP32 across the second pass, K =
-    // 2048 (8 to 32 k-blocks: wave 0 staged early) as the BF16 the first pass staged.
+    // plain store; with none, the TMA store. At K = 512 wave 0 is staged as BF16 after the first pass;
+    // at K = 2048 (8 to 32 k-blocks) the first pass's last k-block has staged it already.
     const nonFiniteCases: [string, number[], number][] = [
       ["padding rows in the shared tiles", [100, 300, 129, 7, 256], 512],
       ["no padding rows", [128, 256, 128, 128, 256], 512],
