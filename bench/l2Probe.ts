@@ -42,8 +42,8 @@ const READ_SWEEP_SOURCE = `extern "C" __global__ void ${READ_SWEEP}(const uint4*
 `;
 
 const TRUNCATE = "bungemm_probe_truncate";
-// Each bf16's high byte: the cast's 32 bytes in and 16 out per lane with no arithmetic. `perThread`
-// 0 walks the grid (stride loop); 1 gives each thread one word, as the cast's grid does.
+// Each bf16's high byte: the cast's 32 bytes in and 16 out per lane with no arithmetic. A stride
+// loop, so the same kernel runs grid-stride or, with one thread per word, as the cast's grid does.
 const TRUNCATE_SOURCE = `extern "C" __global__ void ${TRUNCATE}(const uint4* in, uint4* out, unsigned long long words) {
   const unsigned long long stride = (unsigned long long)gridDim.x * blockDim.x;
   for (unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; i < words; i += stride) {
@@ -66,16 +66,19 @@ using stream = Stream.create(device);
 using cleanSource = DeviceBuffer.alloc(device, L2_FLUSH_BYTES);
 using sink = DeviceBuffer.alloc(device, 256);
 memsetD32(cleanSource, 0x01020304, stream);
+/** Arguments of a probe kernel whose parameters are all 64-bit (pointers and counts), in order. */
+function u64Args(values: Record<string, bigint | number>): KernelArgs {
+  const args = new KernelArgs(Object.keys(values).map((name) => ({ name, kind: "u64" as const })));
+  for (const [name, value] of Object.entries(values)) args.set(name, value);
+  return args;
+}
+
+/** A 1-D launch of 256-thread CTAs on the probe's stream. */
+const launchOf = (ctas: number) => ({ grid: [ctas, 1, 1] as [number, number, number], block: [256, 1, 1] as [number, number, number], sharedBytes: 0, stream });
+
 const sweep = getKernel(device, { name: READ_SWEEP, source: READ_SWEEP_SOURCE });
-const sweepArgs = new KernelArgs([
-  { name: "p", kind: "u64" },
-  { name: "words", kind: "u64" },
-  { name: "sink", kind: "u64" },
-])
-  .set("p", cleanSource.ptr)
-  .set("words", L2_FLUSH_BYTES / 16)
-  .set("sink", sink.ptr);
-const sweepLaunch = { grid: [device.smCount * 8, 1, 1] as [number, number, number], block: [256, 1, 1] as [number, number, number], sharedBytes: 0, stream };
+const sweepArgs = u64Args({ p: cleanSource.ptr, words: L2_FLUSH_BYTES / 16, sink: sink.ptr });
+const sweepLaunch = launchOf(device.smCount * 8);
 
 using method = KernelTimer.create(device, stream);
 using clean = KernelTimer.create(device, stream, { afterFlush: () => launchKernel(sweep, sweepLaunch, sweepArgs) });
@@ -125,16 +128,8 @@ function truncateRow(m: number, k: number, gridStride: boolean): Row {
   const dst = DeviceBuffer.alloc(device, m * k);
   memsetD32(src, 0x3c003c00, stream);
   const fn = getKernel(device, { name: TRUNCATE, source: TRUNCATE_SOURCE });
-  const args = new KernelArgs([
-    { name: "in", kind: "u64" },
-    { name: "out", kind: "u64" },
-    { name: "words", kind: "u64" },
-  ])
-    .set("in", src.ptr)
-    .set("out", dst.ptr)
-    .set("words", words);
-  const grid: [number, number, number] = [gridStride ? device.smCount * 8 : Math.ceil(words / 256), 1, 1];
-  const launch = { grid, block: [256, 1, 1] as [number, number, number], sharedBytes: 0, stream };
+  const args = u64Args({ in: src.ptr, out: dst.ptr, words });
+  const launch = launchOf(gridStride ? device.smCount * 8 : Math.ceil(words / 256));
   return {
     label: `bf16 high bytes [${m}, ${k}], ${gridStride ? "grid-stride" : "one word per thread"} (the cast's traffic, no arithmetic)`,
     bytes: m * k * 3,
