@@ -20,7 +20,7 @@
  * one expert stays in that expert's rows (a GPU test puts one of each beside a neighbour).
  */
 import type { Device } from "../runtime/device.ts";
-import type { Stream } from "../runtime/stream.ts";
+import { checkStream, type Stream } from "../runtime/stream.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import type { GemmProblem, KernelConfig } from "./config.ts";
 import { checkMIndices, checkMaskedM, debugChecksDefault, readIndices } from "./groupedChecks.ts";
@@ -155,6 +155,7 @@ abstract class GroupedPlan<Args extends CommonArgs> {
    *   launched); DeviceDataError from the debug checks.
    */
   run(args: Args, stream?: Stream, debugChecks: boolean = this.debugChecks): void {
+    checkStream("stream", stream, this.plan.device);
     const layout = this.layoutOf(args);
     checkOperand(this.layoutName, layout, this.layoutRule, this.plan.device);
     if (debugChecks) this.checkValues(readIndices(layout, stream));

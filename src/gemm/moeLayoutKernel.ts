@@ -9,8 +9,8 @@ import type { Device } from "../runtime/device.ts";
 import { KernelArgs, type KernelArgField } from "../runtime/kernelArgs.ts";
 import { launchKernel, type LaunchOptions } from "../runtime/launch.ts";
 import type { KernelFunction } from "../runtime/module.ts";
-import type { Stream } from "../runtime/stream.ts";
-import type { Tensor } from "../tensor/tensor.ts";
+import { checkStream, type Stream } from "../runtime/stream.ts";
+import { checkDisjoint, type Tensor } from "../tensor/tensor.ts";
 import { M_ALIGNMENT } from "./groupedShapes.ts";
 import { checkInteger, checkOperand, type OperandRule } from "./operands.ts";
 import { MAX_EXTENT } from "./schema.ts";
@@ -89,11 +89,18 @@ export class MIndicesBuildPlan {
     checkOperand("counts", args.counts, this.rules.counts, this.device);
     checkOperand("mIndices", args.mIndices, this.rules.mIndices, this.device);
     if (args.segmentStarts !== undefined) checkOperand("segmentStarts", args.segmentStarts, this.rules.segmentStarts, this.device);
+    checkStream("stream", stream, this.device);
+    checkDisjoint("mIndices", args.mIndices, "counts", args.counts);
+    if (args.segmentStarts !== undefined) {
+      checkDisjoint("segmentStarts", args.segmentStarts, "counts", args.counts);
+      checkDisjoint("segmentStarts", args.segmentStarts, "mIndices", args.mIndices);
+    }
     this.args.set("counts", args.counts.ptr);
     this.args.set("m_indices", args.mIndices.ptr);
     this.args.set("segment_starts", args.segmentStarts?.ptr ?? 0n);
+    this.device.activate();
     this.launch.stream = stream;
-    launchKernel(this.fn, this.launch, this.args);
+    launchKernel(this.fn, this.launch, this.args, [args.counts, args.mIndices, args.segmentStarts]);
   }
 }
 

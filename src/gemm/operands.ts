@@ -6,7 +6,7 @@
 import { DisposedError, InvalidArgumentError } from "../errors.ts";
 import type { Device } from "../runtime/device.ts";
 import type { DType } from "../tensor/dtype.ts";
-import type { Tensor } from "../tensor/tensor.ts";
+import { Tensor } from "../tensor/tensor.ts";
 
 export interface OperandRule {
   dtype: DType;
@@ -29,6 +29,7 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
  */
 export function checkOperand(name: string, t: Tensor | undefined, rule: OperandRule, device: Device): void {
   if (t === undefined || t === null) throw new InvalidArgumentError(name, "is required", t);
+  if (!(t instanceof Tensor)) throw new InvalidArgumentError(name, "must be a Tensor", typeof t);
   if (t.disposed) throw new DisposedError(`${name} (Tensor)`);
   if (t.dtype !== rule.dtype) throw new InvalidArgumentError(`${name}.dtype`, `must be ${rule.dtype}`, t.dtype);
   if (!sameShape(t.shape, rule.shape)) {

@@ -17,9 +17,9 @@ import { KernelArgs } from "../runtime/kernelArgs.ts";
 import { launchKernel, type LaunchOptions } from "../runtime/launch.ts";
 import { DeviceBuffer, memsetD8 } from "../runtime/memory.ts";
 import type { KernelFunction } from "../runtime/module.ts";
-import type { Stream } from "../runtime/stream.ts";
+import { checkStream, type Stream } from "../runtime/stream.ts";
 import { encodeTensorMapTiled, type TensorMapSpec } from "../runtime/tensorMap.ts";
-import type { Tensor } from "../tensor/tensor.ts";
+import { checkDisjoint, type Tensor } from "../tensor/tensor.ts";
 import { alignedM } from "../quant/layout.ts";
 import {
   BLOCK_K,
@@ -172,19 +172,23 @@ export class GemmPlan {
     if (r.c !== undefined) checkOperand("c", ops.c, r.c, this.device);
     else if (ops.c !== undefined) throw new InvalidArgumentError("c", "is only accepted by a plan made with accumulate: true", "a tensor");
     if (r.groupedLayout !== undefined) checkOperand("groupedLayout", ops.groupedLayout, r.groupedLayout, this.device);
+    checkStream("stream", stream, this.device);
     if (this.problem.m === 0) return;
+    checkOutputAlone(ops);
 
-    // A and B may be strided views (row stride ≥ K): their stride is part of the map.
-    this.refreshMap("tmap_a", ops.a, ops.a.strides[ops.a.shape.length - 2] ?? this.problem.k);
-    this.refreshMap("tmap_b", ops.b, ops.b.strides[ops.b.shape.length - 2] ?? this.problem.k);
+    // Dense A and B may be strided views (row stride ≥ K): their stride is part of the map.
+    this.refreshMap("tmap_a", ops.a, mapRowStride(ops.a, r.a, this.problem.k));
+    this.refreshMap("tmap_b", ops.b, mapRowStride(ops.b, r.b, this.problem.k));
     this.refreshMap("tmap_sfa", ops.sfa, -1);
     if (this.config.tmaStore) this.refreshMap("tmap_d", ops.d, -1);
     this.args.set("sfb", ops.sfb.ptr);
     this.args.set("d", ops.d.ptr);
     this.args.set("c", ops.c !== undefined ? ops.c.ptr : 0n);
     this.args.set("grouped_layout", ops.groupedLayout !== undefined ? ops.groupedLayout.ptr : 0n);
+    this.device.activate();
     this.launch.stream = stream;
-    launchKernel(this.fn, this.launch, this.args);
+    const uses = stream?.capturing ? [ops.a, ops.sfa, ops.b, ops.sfb, ops.d, ops.c, ops.groupedLayout, this.splitWorkspace] : undefined;
+    launchKernel(this.fn, this.launch, this.args, uses);
   }
 
   /**
@@ -195,12 +199,40 @@ export class GemmPlan {
     const entry = this.maps[name];
     const address = t.ptr;
     if (address === entry.lastAddress && rowStride === entry.lastRowStride) return;
+    // Forgotten first, so that a refused encoding leaves the map to be encoded again by the next call.
+    entry.lastAddress = -1n;
     entry.spec.globalAddress = address;
-    if (rowStride !== -1 && rowStride !== entry.lastRowStride) entry.spec.globalStridesBytes = [rowStride];
+    if (rowStride !== -1) entry.spec.globalStridesBytes = [rowStride];
     const slot = this.args.tensorMapSlot(name);
     encodeTensorMapTiled(entry.spec, slot);
     this.args.set(name, slot);
     entry.lastAddress = address;
     entry.lastRowStride = rowStride;
   }
+}
+
+/**
+ * The row stride (elements = bytes for e4m3) a map of operand `t` is encoded with. Only a strided
+ * ("rows16") operand of more than one row brings its own; otherwise rows are K apart. The stride of
+ * an extent-1 dimension is never followed by the tensor's own indexing, so it may hold anything and
+ * must not reach a map: a masked A of one row per group would otherwise send TMA that far past its buffer.
+ */
+function mapRowStride(t: Tensor, rule: OperandRule, k: number): number {
+  const rank = t.shape.length;
+  if (rule.layout === "contiguous" || t.shape[rank - 2] === 1) return k;
+  return t.strides[rank - 2] ?? k;
+}
+
+/**
+ * D must not share memory with any input. The one exception is C itself as D (the same address:
+ * both are contiguous and of one shape, so every element is read and written by the same thread).
+ */
+function checkOutputAlone(ops: GemmOperands): void {
+  const d = ops.d;
+  checkDisjoint("d", d, "a", ops.a);
+  checkDisjoint("d", d, "b", ops.b);
+  checkDisjoint("d", d, "sfa", ops.sfa);
+  checkDisjoint("d", d, "sfb", ops.sfb);
+  checkDisjoint("d", d, "groupedLayout", ops.groupedLayout);
+  if (ops.c !== undefined && ops.c.ptr !== d.ptr) checkDisjoint("d", d, "c (other than as d itself)", ops.c);
 }

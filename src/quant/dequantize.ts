@@ -7,7 +7,7 @@
 import { InvalidArgumentError } from "../errors.ts";
 import type { Device } from "../runtime/device.ts";
 import type { Stream } from "../runtime/stream.ts";
-import { contiguousStrides, Tensor } from "../tensor/tensor.ts";
+import { checkDisjoint, contiguousStrides, Tensor } from "../tensor/tensor.ts";
 import { checkQuantShape, checkTensor, checkVectorAligned, parseMatrixShape, type MatrixShape } from "./checks.ts";
 import { launchQuantKernel, QUANT_THREADS, VALUES_PER_THREAD, type QuantKernelId } from "./kernels.ts";
 import { contiguousScaleLayout, numBlocks, tmaAlignedScaleLayout, type ScaleTensorLayout } from "./layout.ts";
@@ -70,9 +70,11 @@ export class DequantizePlan {
     checkTensor("scales", scales, { device, dtype: "f32", shape: this.scaleLayout.shape, strides: this.scaleLayout.strides });
     checkTensor("out", out, { device, dtype: this.outDtype, shape: this.shape, strides: this.strides });
     checkVectorAligned("out", out);
+    checkDisjoint("out", out, "data", data);
+    checkDisjoint("out", out, "scales", scales);
     const { numGroups, rows, cols } = this.matrix;
     const values = { data: data.ptr, scales: scales.ptr, out: out.ptr, rows, k: cols, numGroups };
-    launchQuantKernel(device, KERNELS[this.granularity][this.outDtype], this.gridX, values, stream);
+    launchQuantKernel(device, KERNELS[this.granularity][this.outDtype], this.gridX, values, stream, [data, scales, out]);
   }
 }
 

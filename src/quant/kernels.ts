@@ -11,7 +11,7 @@ import type { Device } from "../runtime/device.ts";
 import { KernelArgs, type KernelArgField, type KernelArgKind } from "../runtime/kernelArgs.ts";
 import { launchKernel } from "../runtime/launch.ts";
 import type { KernelFunction } from "../runtime/module.ts";
-import type { Stream } from "../runtime/stream.ts";
+import { checkStream, type CapturedResource, type Stream } from "../runtime/stream.ts";
 
 /** Threads per CTA of every quantization kernel (cuda/bungemm/quant.cuh kThreads). */
 export const QUANT_THREADS = 256;
@@ -142,14 +142,24 @@ export type QuantKernelValues = Readonly<Record<string, number | bigint>>;
 
 /**
  * Launches kernel `id` on `gridX` CTAs of QUANT_THREADS threads. The caller has validated every
- * shape and address; `values` must name every field of the kernel.
+ * shape and address; `values` must name every field of the kernel; `uses`, the tensors it reads and
+ * writes (kept by a graph being captured on `stream`).
  */
-export function launchQuantKernel(device: Device, id: QuantKernelId, gridX: number, values: QuantKernelValues, stream?: Stream): void {
+export function launchQuantKernel(
+  device: Device,
+  id: QuantKernelId,
+  gridX: number,
+  values: QuantKernelValues,
+  stream: Stream | undefined,
+  uses: readonly CapturedResource[],
+): void {
+  checkStream("stream", stream, device);
   const { fn, args } = kernelFor(device, id);
+  device.activate();
   for (const field of QUANT_KERNELS[id].fields) {
     const value = values[field.name];
     if (value === undefined) throw new Error(`launchQuantKernel(${id}): no value for ${field.name}`);
     args.set(field.name, value);
   }
-  launchKernel(fn, { grid: [gridX, 1, 1], block: [QUANT_THREADS, 1, 1], sharedBytes: 0, stream }, args);
+  launchKernel(fn, { grid: [gridX, 1, 1], block: [QUANT_THREADS, 1, 1], sharedBytes: 0, stream }, args, uses);
 }

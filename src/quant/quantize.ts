@@ -15,7 +15,7 @@ import { InvalidArgumentError } from "../errors.ts";
 import type { Device } from "../runtime/device.ts";
 import type { Stream } from "../runtime/stream.ts";
 import type { DType } from "../tensor/dtype.ts";
-import { contiguousStrides, Tensor } from "../tensor/tensor.ts";
+import { checkDisjoint, contiguousStrides, Tensor } from "../tensor/tensor.ts";
 import { checkQuantShape, checkTensor, checkVectorAligned, inputRowStride, parseMatrixShape, type MatrixShape } from "./checks.ts";
 import { launchQuantKernel, perTokenGrid, type QuantKernelId } from "./kernels.ts";
 import { alignedM, contiguousScaleLayout, numBlocks, tmaAlignedScaleLayout, type ScaleTensorLayout } from "./layout.ts";
@@ -102,6 +102,9 @@ export class QuantizePlan {
     checkVectorAligned("out.data", out.data);
     const { shape, strides } = this.scaleLayout;
     checkTensor("out.scales", out.scales, { device, dtype: "f32", shape, strides });
+    checkDisjoint("out.data", out.data, "x", x);
+    checkDisjoint("out.scales", out.scales, "x", x);
+    checkDisjoint("out.scales", out.scales, "out.data", out.data);
     const { numGroups, rows, cols } = this.matrix;
     launchQuantKernel(
       device,
@@ -109,6 +112,7 @@ export class QuantizePlan {
       this.gridX,
       { x: x.ptr, out: out.data.ptr, scales: out.scales.ptr, rows, k: cols, numGroups, xRowStride },
       stream,
+      [x, out.data, out.scales],
     );
   }
 }

@@ -37,7 +37,7 @@ export function transformScalesToTmaAligned(device: Device, scales: Tensor, opti
   const out = Tensor.empty(device, layout.shape, "f32");
   try {
     const gridX = Math.ceil(layout.allocElements / QUANT_THREADS);
-    launchQuantKernel(device, "scalesToTmaAligned", gridX, { src: scales.ptr, dst: out.ptr, m, kBlocks, numGroups }, stream);
+    launchQuantKernel(device, "scalesToTmaAligned", gridX, { src: scales.ptr, dst: out.ptr, m, kBlocks, numGroups }, stream, [scales, out]);
   } catch (error) {
     out.dispose();
     throw error;
@@ -63,7 +63,7 @@ export function transformScalesFromTmaAligned(device: Device, scales: Tensor, m:
   const out = Tensor.empty(device, batched ? [numGroups, m, kBlocks] : [m, kBlocks], "f32");
   try {
     const gridX = Math.ceil(out.numel / QUANT_THREADS);
-    launchQuantKernel(device, "scalesFromTmaAligned", gridX, { src: scales.ptr, dst: out.ptr, m, kBlocks, numGroups }, stream);
+    launchQuantKernel(device, "scalesFromTmaAligned", gridX, { src: scales.ptr, dst: out.ptr, m, kBlocks, numGroups }, stream, [scales, out]);
   } catch (error) {
     out.dispose();
     throw error;

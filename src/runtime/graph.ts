@@ -6,9 +6,9 @@
  */
 import { checkCuda } from "../ffi/cuda.ts";
 import { graphDriver, StreamCaptureMode } from "../ffi/cudaGraph.ts";
-import { InvalidArgumentError } from "../errors.ts";
+import { DisposedError, InvalidArgumentError } from "../errors.ts";
 import { DriverHandle, type Destroyer } from "./driverHandle.ts";
-import type { Stream } from "./stream.ts";
+import type { CapturedUse, Stream } from "./stream.ts";
 
 const GRAPH_EXEC_DESTROY: Destroyer = { call: "cuGraphExecDestroy", destroy: (h) => graphDriver().cuGraphExecDestroy(h) };
 
@@ -19,9 +19,17 @@ const MODES: Record<CaptureMode, number> = {
   relaxed: StreamCaptureMode.CU_STREAM_CAPTURE_MODE_RELAXED,
 };
 
-/** An instantiated graph (CUgraphExec). Dispose it (or `using`) when done. */
+/**
+ * An instantiated graph (CUgraphExec). Dispose it (or `using`) when done. It keeps the tensors,
+ * plans' workspaces, kernels and host views its captured work uses referenced for its life, and
+ * refuses to replay once any of them was disposed.
+ */
 export class CudaGraph extends DriverHandle {
-  private constructor(stream: Stream, exec: bigint) {
+  private constructor(
+    stream: Stream,
+    exec: bigint,
+    private readonly uses: readonly CapturedUse[],
+  ) {
     super(stream.device, exec, "CudaGraph", GRAPH_EXEC_DESTROY);
   }
 
@@ -38,20 +46,23 @@ export class CudaGraph extends DriverHandle {
     stream.device.activate();
     checkCuda("cuStreamBeginCapture_v2", g.cuStreamBeginCapture_v2(stream.handle, MODES[options.mode ?? "global"]));
     const graphOut = new BigUint64Array(1);
+    stream.beginCaptureRecord();
     try {
       fn();
     } catch (error) {
+      stream.endCaptureRecord();
       // End the capture so the stream is usable again; the partial graph is dropped. The end
       // call's own result is secondary to the error being reported.
       if (g.cuStreamEndCapture(stream.handle, graphOut) === 0 && graphOut[0]) g.cuGraphDestroy(graphOut[0]);
       throw error;
     }
+    const uses = stream.endCaptureRecord();
     checkCuda("cuStreamEndCapture", g.cuStreamEndCapture(stream.handle, graphOut));
     const graph = graphOut[0] ?? 0n;
     try {
       const execOut = new BigUint64Array(1);
       checkCuda("cuGraphInstantiateWithFlags", g.cuGraphInstantiateWithFlags(execOut, graph, 0n));
-      return new CudaGraph(stream, execOut[0] ?? 0n);
+      return new CudaGraph(stream, execOut[0] ?? 0n, uses);
     } finally {
       // The executable graph does not depend on the template once instantiated.
       checkCuda("cuGraphDestroy", g.cuGraphDestroy(graph));
@@ -63,8 +74,17 @@ export class CudaGraph extends DriverHandle {
     return this.liveHandle;
   }
 
-  /** Queues one replay on `stream`. */
+  /**
+   * Queues one replay on `stream`.
+   * @throws DisposedError when the graph, or anything its captured work uses, was disposed.
+   */
   launch(stream: Stream): void {
-    checkCuda("cuGraphLaunch", graphDriver().cuGraphLaunch(this.handle, stream.handle));
+    const handle = this.handle;
+    for (const use of this.uses) {
+      for (const r of use.resources) {
+        if ("disposed" in r && r.disposed) throw new DisposedError(`CudaGraph replay: memory or code that ${use.what} uses`);
+      }
+    }
+    checkCuda("cuGraphLaunch", graphDriver().cuGraphLaunch(handle, stream.handle));
   }
 }

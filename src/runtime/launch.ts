@@ -15,7 +15,7 @@ import {
 } from "../ffi/structs.ts";
 import type { KernelArgs } from "./kernelArgs.ts";
 import type { KernelFunction } from "./module.ts";
-import type { Stream } from "./stream.ts";
+import type { CapturedResource, Stream } from "./stream.ts";
 
 export interface LaunchOptions {
   grid: Dim3;
@@ -43,11 +43,17 @@ const fields: { -readonly [K in keyof LaunchConfigFields]: LaunchConfigFields[K]
 };
 
 /**
- * Queues `fn` with `args` on `options.stream`.
+ * Queues `fn` with `args` on `options.stream`. `uses`: the tensors and buffers the launch reads or
+ * writes; a graph being captured on the stream keeps them (and `fn`'s module) for its life.
  * @throws InvalidArgumentError when an argument field was never set or the grid is not a multiple
  *   of the cluster; CudaError from the driver (too much shared memory, bad cluster, invalid handle).
  */
-export function launchKernel(fn: KernelFunction, options: LaunchOptions, args: KernelArgs): void {
+export function launchKernel(
+  fn: KernelFunction,
+  options: LaunchOptions,
+  args: KernelArgs,
+  uses: readonly (CapturedResource | undefined)[] = [],
+): void {
   if (!args.ready) args.assertReady();
   const cluster = options.cluster;
   const clustered = cluster !== undefined && cluster[0] * cluster[1] * cluster[2] > 1;
@@ -63,6 +69,7 @@ export function launchKernel(fn: KernelFunction, options: LaunchOptions, args: K
   fields.numAttrs = clustered ? 1 : 0;
   packLaunchConfig(fields, configBytes);
   checkCuda("cuLaunchKernelEx", driver().cuLaunchKernelEx(configBytes, fn.handle, args.pointers, null));
+  if (options.stream?.capturing) options.stream.noteCaptured(`kernel ${fn.name}`, [fn.module, ...uses]);
 }
 
 function checkClusterDivides(grid: Dim3, cluster: Dim3): void {

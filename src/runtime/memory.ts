@@ -12,6 +12,8 @@ import type { Stream } from "./stream.ts";
 export interface DeviceMemory {
   readonly ptr: bigint;
   readonly bytes: number;
+  /** True once the memory was freed (a graph that captured a copy into it refuses to replay then). */
+  readonly disposed: boolean;
 }
 
 const MEM_FREE: Destroyer = { call: "cuMemFree_v2", destroy: (ptr) => driver().cuMemFree_v2(ptr) };
@@ -53,8 +55,10 @@ export class DeviceBuffer extends DriverHandle implements DeviceMemory {
 export function memsetD8(dst: DeviceMemory, value: number, stream?: Stream): void {
   checkByte(value);
   const cu = driver();
-  if (stream) checkCuda("cuMemsetD8Async", cu.cuMemsetD8Async(dst.ptr, value, dst.bytes, stream.handle));
-  else checkCuda("cuMemsetD8_v2", cu.cuMemsetD8_v2(dst.ptr, value, dst.bytes));
+  if (stream) {
+    checkCuda("cuMemsetD8Async", cu.cuMemsetD8Async(dst.ptr, value, dst.bytes, stream.handle));
+    stream.noteCaptured("memsetD8", [dst]);
+  } else checkCuda("cuMemsetD8_v2", cu.cuMemsetD8_v2(dst.ptr, value, dst.bytes));
 }
 
 /**
@@ -70,8 +74,10 @@ export function memsetD32(dst: DeviceMemory, value: number, stream?: Stream): vo
   }
   const cu = driver();
   const words = dst.bytes / 4;
-  if (stream) checkCuda("cuMemsetD32Async", cu.cuMemsetD32Async(dst.ptr, value, words, stream.handle));
-  else checkCuda("cuMemsetD32_v2", cu.cuMemsetD32_v2(dst.ptr, value, words));
+  if (stream) {
+    checkCuda("cuMemsetD32Async", cu.cuMemsetD32Async(dst.ptr, value, words, stream.handle));
+    stream.noteCaptured("memsetD32", [dst]);
+  } else checkCuda("cuMemsetD32_v2", cu.cuMemsetD32_v2(dst.ptr, value, words));
 }
 
 /**
@@ -86,6 +92,7 @@ export function copyHostToDevice(dst: DeviceMemory, src: ArrayBufferView, stream
   if (stream) {
     checkCuda("cuMemcpyHtoDAsync_v2", cu.cuMemcpyHtoDAsync_v2(dst.ptr, hostPointer(src), bytes, stream.handle));
     stream.retainUntilSync(src);
+    stream.noteCaptured("copyHostToDevice", [dst, src]);
   } else {
     checkCuda("cuMemcpyHtoD_v2", cu.cuMemcpyHtoD_v2(dst.ptr, hostPointer(src), bytes));
   }
@@ -103,6 +110,7 @@ export function copyDeviceToHost(dst: ArrayBufferView, src: DeviceMemory, stream
   if (stream) {
     checkCuda("cuMemcpyDtoHAsync_v2", cu.cuMemcpyDtoHAsync_v2(hostPointer(dst), src.ptr, bytes, stream.handle));
     stream.retainUntilSync(dst);
+    stream.noteCaptured("copyDeviceToHost", [src, dst]);
   } else {
     checkCuda("cuMemcpyDtoH_v2", cu.cuMemcpyDtoH_v2(hostPointer(dst), src.ptr, bytes));
   }
@@ -115,8 +123,10 @@ export function copyDeviceToDevice(dst: DeviceMemory, src: DeviceMemory, bytes: 
   checkFits("bytes (vs src)", bytes, src.bytes);
   if (bytes === 0) return;
   const cu = driver();
-  if (stream) checkCuda("cuMemcpyDtoDAsync_v2", cu.cuMemcpyDtoDAsync_v2(dst.ptr, src.ptr, bytes, stream.handle));
-  else checkCuda("cuMemcpyDtoD_v2", cu.cuMemcpyDtoD_v2(dst.ptr, src.ptr, bytes));
+  if (stream) {
+    checkCuda("cuMemcpyDtoDAsync_v2", cu.cuMemcpyDtoDAsync_v2(dst.ptr, src.ptr, bytes, stream.handle));
+    stream.noteCaptured("copyDeviceToDevice", [dst, src]);
+  } else checkCuda("cuMemcpyDtoD_v2", cu.cuMemcpyDtoD_v2(dst.ptr, src.ptr, bytes));
 }
 
 function checkFits(argument: string, bytes: number, capacity: number): void {

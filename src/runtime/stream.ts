@@ -4,6 +4,7 @@
  */
 import { checkCuda, driver } from "../ffi/cuda.ts";
 import { StreamFlags } from "../ffi/cudaConstants.ts";
+import { InvalidArgumentError } from "../errors.ts";
 import type { Device, HostRefHolder } from "./device.ts";
 import { DriverHandle, type Destroyer } from "./driverHandle.ts";
 
@@ -11,8 +12,22 @@ const STREAM_DESTROY: Destroyer = { call: "cuStreamDestroy_v2", destroy: (h) => 
 
 const defaultStreams = new WeakMap<Device, Stream>();
 
+/**
+ * What captured work reads or writes: device memory and kernels (which have `disposed`) and the host
+ * views of async copies. A graph keeps every one of them referenced for its life and refuses to
+ * replay once any of them was disposed, since a replay would reach freed memory or unloaded code.
+ */
+export type CapturedResource = { readonly disposed: boolean } | ArrayBufferView;
+
+/** One captured launch or copy: what it is (for the error) and what it uses. */
+export interface CapturedUse {
+  readonly what: string;
+  readonly resources: readonly CapturedResource[];
+}
+
 export class Stream extends DriverHandle implements HostRefHolder {
   private hostRefs: object[] = [];
+  private captureUses: CapturedUse[] | undefined;
 
   private constructor(device: Device, handle: bigint, owned: boolean) {
     super(device, handle, "Stream", owned ? STREAM_DESTROY : undefined);
@@ -61,6 +76,31 @@ export class Stream extends DriverHandle implements HostRefHolder {
     this.releaseHostRefs();
   }
 
+  /** True while `CudaGraph.capture` records this stream: launches then report what they use. */
+  get capturing(): boolean {
+    return this.captureUses !== undefined;
+  }
+
+  /** Starts collecting the uses of work queued on this stream (CudaGraph.capture). */
+  beginCaptureRecord(): void {
+    this.captureUses = [];
+  }
+
+  /** Stops collecting and returns what the captured work uses. */
+  endCaptureRecord(): CapturedUse[] {
+    const uses = this.captureUses ?? [];
+    this.captureUses = undefined;
+    return uses;
+  }
+
+  /** Records, while capturing, that the work just queued (`what`) uses `resources`. */
+  noteCaptured(what: string, resources: readonly (CapturedResource | undefined)[]): void {
+    if (this.captureUses === undefined) return;
+    const kept: CapturedResource[] = [];
+    for (const r of resources) if (r !== undefined) kept.push(r);
+    this.captureUses.push({ what, resources: kept });
+  }
+
   releaseHostRefs(): void {
     if (this.hostRefs.length === 0) return;
     this.hostRefs = [];
@@ -78,4 +118,14 @@ export class Stream extends DriverHandle implements HostRefHolder {
 /** The legacy default stream of `device` (handle 0n). */
 export function defaultStream(device: Device): Stream {
   return Stream.default(device);
+}
+
+/**
+ * @throws InvalidArgumentError unless `stream` is undefined (the legacy default stream) or a Stream
+ *   of `device`: a launch on another device's stream would run in the wrong context.
+ */
+export function checkStream(name: string, stream: unknown, device: Device): void {
+  if (stream === undefined) return;
+  if (!(stream instanceof Stream)) throw new InvalidArgumentError(name, "must be a Stream (Stream.create or defaultStream)", stream);
+  if (stream.device !== device) throw new InvalidArgumentError(`${name}.device`, `must be device ${device.ordinal}`, stream.device.ordinal);
 }

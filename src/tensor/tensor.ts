@@ -69,7 +69,11 @@ function extentElements(shape: readonly number[], strides: readonly number[]): n
 export class Tensor implements DeviceMemory {
   readonly shape: readonly number[];
   readonly strides: readonly number[];
+  /** Bytes from `ptr` to one past the last element this tensor addresses. */
+  readonly bytes: number;
   private released = false;
+  /** The first byte's and one past the last byte's device address, as Numbers (see overlaps). */
+  private span: [start: number, end: number] | undefined;
 
   private constructor(
     readonly dtype: DType,
@@ -83,6 +87,7 @@ export class Tensor implements DeviceMemory {
   ) {
     this.shape = Object.freeze([...shape]);
     this.strides = Object.freeze([...strides]);
+    this.bytes = extentElements(this.shape, this.strides) * dtypeBytes(dtype);
   }
 
   /**
@@ -156,13 +161,29 @@ export class Tensor implements DeviceMemory {
     return this.buffer.ptr + BigInt(this.byteOffset);
   }
 
-  /** Bytes from `ptr` to one past the last element this tensor addresses. */
-  get bytes(): number {
-    return extentElements(this.shape, this.strides) * dtypeBytes(this.dtype);
-  }
-
   get numel(): number {
     return product(this.shape);
+  }
+
+  /**
+   * True when the bytes this tensor spans (first element to last, the gaps of a strided view
+   * included) share one with `other`'s. An empty tensor overlaps nothing.
+   */
+  overlaps(other: Tensor): boolean {
+    if (this.bytes === 0 || other.bytes === 0) return false;
+    const [start, end] = this.addressSpan();
+    const [otherStart, otherEnd] = other.addressSpan();
+    return start < otherEnd && otherStart < end;
+  }
+
+  // Kept once computed (a tensor's address never changes), so that plans can check every call's
+  // outputs against its inputs without BigInt arithmetic; device addresses are below 2^53.
+  private addressSpan(): [start: number, end: number] {
+    if (this.span === undefined) {
+      const start = Number(this.ptr);
+      this.span = [start, start + this.bytes];
+    }
+    return this.span;
   }
 
   /** True when this tensor disposed itself or its buffer was freed. */
@@ -192,8 +213,9 @@ export class Tensor implements DeviceMemory {
     checkShape("shape", shape);
     checkStrides(shape, strides);
     const elementBytes = dtypeBytes(this.dtype);
-    const offset = this.byteOffset + byteOffset;
-    if (!Number.isSafeInteger(byteOffset) || offset < 0 || offset % elementBytes !== 0) {
+    // Checked before any arithmetic: a bigint offset would otherwise throw a bare TypeError.
+    const offset = Number.isSafeInteger(byteOffset) ? this.byteOffset + byteOffset : Number.NaN;
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset % elementBytes !== 0) {
       throw new InvalidArgumentError("byteOffset", `must keep the view inside the buffer and a multiple of ${elementBytes}`, byteOffset);
     }
     const end = offset + extentElements(shape, strides) * elementBytes;
@@ -246,4 +268,17 @@ function gather(src: HostArrayOf[DType], dst: HostArrayOf[DType], shape: readonl
       index[d] = 0;
     }
   }
+}
+
+/**
+ * @throws InvalidArgumentError when the output `output` shares memory with the input `input`: a
+ *   kernel would read what other threads of the same launch already overwrote.
+ */
+export function checkDisjoint(outputName: string, output: Tensor, inputName: string, input: Tensor | undefined): void {
+  if (input === undefined || !output.overlaps(input)) return;
+  throw new InvalidArgumentError(
+    outputName,
+    `must not share memory with ${inputName}`,
+    `[0x${output.ptr.toString(16)}, +${output.bytes}) overlaps [0x${input.ptr.toString(16)}, +${input.bytes})`,
+  );
 }

@@ -31,6 +31,6 @@ describe.skipIf(skip)("GemmPlan against a fake libcuda", () => {
 
   test("a strided view of A re-encodes only A's map, with the view's address and row stride", () => {
     expect(r.viewEncodes).toBe(1);
-    expect(r.viewMap).toEqual({ address: true, stride: 256 + 64, boxRows: 8 });
+    expect(r.viewMap).toEqual({ address: true, stride: 256 + 64, boxRows: 16 });
   });
 });

@@ -200,6 +200,13 @@ describe.skipIf(!gpu.ok)("fp8GemmNt on the GPU", () => {
       expect(countPoison(d)).toBe(0);
       expect(relError(outputAt(sample, d, n), referenceAt(sample, host.a, host.sfa, host.b, host.sfb, k))).toBeLessThanOrEqual(BF16_TOLERANCE);
     }
+    // A graph whose output was freed refuses to replay (the replay would write freed memory).
+    const extraD = Tensor.empty(device, [m, n], "bf16");
+    const orphan = CudaGraph.capture(stream, () => plan.run({ a: aT, sfa: sfaT, b: bT, sfb: sfbT, d: extraD }, stream));
+    extraD.dispose();
+    expect(() => orphan.launch(stream)).toThrow(DisposedError);
+    orphan.dispose();
+    stream.synchronize();
   });
 
   describe("bad input is refused before launch", () => {

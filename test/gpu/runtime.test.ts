@@ -64,7 +64,7 @@ describe.skipIf(!gpu.ok)("runtime on a CUDA device", () => {
     const src = Uint32Array.from({ length: (1 << 20) / 4 }, (_, i) => (i * 2654435761) >>> 0);
     const back = new Uint32Array(src.length);
     copyHostToDevice(buf, src, stream);
-    memsetD32({ ptr: buf.ptr + 4096n, bytes: 4096 }, 0xffffffff, stream);
+    memsetD32({ ptr: buf.ptr + 4096n, bytes: 4096, disposed: false }, 0xffffffff, stream);
     copyDeviceToHost(back, buf, stream);
     expect(device.hostRefHolders.has(stream)).toBe(true);
     stream.synchronize();
