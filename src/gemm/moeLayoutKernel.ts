@@ -7,7 +7,7 @@ import { InvalidArgumentError } from "../errors.ts";
 import { getKernel } from "../jit/jit.ts";
 import type { Device } from "../runtime/device.ts";
 import { KernelArgs, type KernelArgField } from "../runtime/kernelArgs.ts";
-import { launchKernel, type LaunchOptions } from "../runtime/launch.ts";
+import { launchKernel, NOT_CAPTURED, type LaunchOptions } from "../runtime/launch.ts";
 import type { KernelFunction } from "../runtime/module.ts";
 import { checkStream, type Stream } from "../runtime/stream.ts";
 import { checkDisjoint, type Tensor } from "../tensor/tensor.ts";
@@ -100,7 +100,7 @@ export class MIndicesBuildPlan {
     this.args.set("segment_starts", args.segmentStarts?.ptr ?? 0n);
     this.device.activate();
     this.launch.stream = stream;
-    launchKernel(this.fn, this.launch, this.args, [args.counts, args.mIndices, args.segmentStarts]);
+    launchKernel(this.fn, this.launch, this.args, stream?.capturing ? [args.counts, args.mIndices, args.segmentStarts] : NOT_CAPTURED);
   }
 }
 

@@ -14,7 +14,7 @@ import { DisposedError, InvalidArgumentError } from "../errors.ts";
 import { getKernel } from "../jit/jit.ts";
 import type { Device } from "../runtime/device.ts";
 import { KernelArgs } from "../runtime/kernelArgs.ts";
-import { launchKernel, type LaunchOptions } from "../runtime/launch.ts";
+import { launchKernel, NOT_CAPTURED, type LaunchOptions } from "../runtime/launch.ts";
 import { DeviceBuffer, memsetD8 } from "../runtime/memory.ts";
 import type { KernelFunction } from "../runtime/module.ts";
 import { checkStream, type Stream } from "../runtime/stream.ts";
@@ -187,7 +187,7 @@ export class GemmPlan {
     this.args.set("grouped_layout", ops.groupedLayout !== undefined ? ops.groupedLayout.ptr : 0n);
     this.device.activate();
     this.launch.stream = stream;
-    const uses = stream?.capturing ? [ops.a, ops.sfa, ops.b, ops.sfb, ops.d, ops.c, ops.groupedLayout, this.splitWorkspace] : undefined;
+    const uses = stream?.capturing ? [ops.a, ops.sfa, ops.b, ops.sfb, ops.d, ops.c, ops.groupedLayout, this.splitWorkspace] : NOT_CAPTURED;
     launchKernel(this.fn, this.launch, this.args, uses);
   }
 

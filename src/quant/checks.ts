@@ -6,7 +6,7 @@ import { DisposedError, InvalidArgumentError } from "../errors.ts";
 import type { Device } from "../runtime/device.ts";
 import type { DType } from "../tensor/dtype.ts";
 import { dtypeBytes } from "../tensor/dtype.ts";
-import type { Tensor } from "../tensor/tensor.ts";
+import { Tensor } from "../tensor/tensor.ts";
 import { alignedM } from "./layout.ts";
 
 /** A [rows, cols] matrix or a batch [numGroups, rows, cols] of them. */
@@ -60,6 +60,7 @@ function sameList(a: readonly number[], b: readonly number[]): boolean {
 
 /** Checks a tensor's liveness, device, dtype, shape and (optionally) strides. */
 export function checkTensor(argument: string, t: Tensor, expected: TensorExpectation): void {
+  if (!(t instanceof Tensor)) throw new InvalidArgumentError(argument, "must be a Tensor", typeof t);
   if (t.disposed) throw new DisposedError(argument);
   if (t.device !== expected.device) {
     throw new InvalidArgumentError(argument, `must live on device ${expected.device.ordinal}`, t.device.ordinal);

@@ -7,6 +7,7 @@
 import { InvalidArgumentError } from "../errors.ts";
 import type { Device } from "../runtime/device.ts";
 import type { Stream } from "../runtime/stream.ts";
+import { NOT_CAPTURED } from "../runtime/launch.ts";
 import { checkDisjoint, contiguousStrides, Tensor } from "../tensor/tensor.ts";
 import { checkQuantShape, checkTensor, checkVectorAligned, parseMatrixShape, type MatrixShape } from "./checks.ts";
 import { launchQuantKernel, QUANT_THREADS, VALUES_PER_THREAD, type QuantKernelId } from "./kernels.ts";
@@ -74,7 +75,7 @@ export class DequantizePlan {
     checkDisjoint("out", out, "scales", scales);
     const { numGroups, rows, cols } = this.matrix;
     const values = { data: data.ptr, scales: scales.ptr, out: out.ptr, rows, k: cols, numGroups };
-    launchQuantKernel(device, KERNELS[this.granularity][this.outDtype], this.gridX, values, stream, [data, scales, out]);
+    launchQuantKernel(device, KERNELS[this.granularity][this.outDtype], this.gridX, values, stream, stream?.capturing ? [data, scales, out] : NOT_CAPTURED);
   }
 }
 

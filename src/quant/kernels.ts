@@ -8,6 +8,7 @@
  */
 import { getKernel } from "../jit/jit.ts";
 import type { Device } from "../runtime/device.ts";
+import type { Tensor } from "../tensor/tensor.ts";
 import { KernelArgs, type KernelArgField, type KernelArgKind } from "../runtime/kernelArgs.ts";
 import { launchKernel } from "../runtime/launch.ts";
 import type { KernelFunction } from "../runtime/module.ts";
@@ -151,7 +152,7 @@ export function launchQuantKernel(
   gridX: number,
   values: QuantKernelValues,
   stream: Stream | undefined,
-  uses: readonly CapturedResource[],
+  uses: readonly (CapturedResource | Tensor)[],
 ): void {
   checkStream("stream", stream, device);
   const { fn, args } = kernelFor(device, id);

@@ -15,6 +15,7 @@ import { InvalidArgumentError } from "../errors.ts";
 import type { Device } from "../runtime/device.ts";
 import type { Stream } from "../runtime/stream.ts";
 import type { DType } from "../tensor/dtype.ts";
+import { NOT_CAPTURED } from "../runtime/launch.ts";
 import { checkDisjoint, contiguousStrides, Tensor } from "../tensor/tensor.ts";
 import { checkQuantShape, checkTensor, checkVectorAligned, inputRowStride, parseMatrixShape, type MatrixShape } from "./checks.ts";
 import { launchQuantKernel, perTokenGrid, type QuantKernelId } from "./kernels.ts";
@@ -112,7 +113,7 @@ export class QuantizePlan {
       this.gridX,
       { x: x.ptr, out: out.data.ptr, scales: out.scales.ptr, rows, k: cols, numGroups, xRowStride },
       stream,
-      [x, out.data, out.scales],
+      stream?.capturing ? [x, out.data, out.scales] : NOT_CAPTURED,
     );
   }
 }

@@ -8,7 +8,7 @@ import { checkCuda } from "../ffi/cuda.ts";
 import { graphDriver, StreamCaptureMode } from "../ffi/cudaGraph.ts";
 import { DisposedError, InvalidArgumentError } from "../errors.ts";
 import { DriverHandle, type Destroyer } from "./driverHandle.ts";
-import type { CapturedUse, Stream } from "./stream.ts";
+import { checkStream, type CapturedResource, type CapturedUse, type Stream } from "./stream.ts";
 
 const GRAPH_EXEC_DESTROY: Destroyer = { call: "cuGraphExecDestroy", destroy: (h) => graphDriver().cuGraphExecDestroy(h) };
 
@@ -25,12 +25,14 @@ const MODES: Record<CaptureMode, number> = {
  * refuses to replay once any of them was disposed.
  */
 export class CudaGraph extends DriverHandle {
-  private constructor(
-    stream: Stream,
-    exec: bigint,
-    private readonly uses: readonly CapturedUse[],
-  ) {
+  /** Each resource once, with the first captured work that used it (named in the refusal). */
+  private readonly uses: ReadonlyMap<CapturedResource, string>;
+
+  private constructor(stream: Stream, exec: bigint, captured: readonly CapturedUse[]) {
     super(stream.device, exec, "CudaGraph", GRAPH_EXEC_DESTROY);
+    const uses = new Map<CapturedResource, string>();
+    for (const use of captured) for (const r of use.resources) if (!uses.has(r)) uses.set(r, use.what);
+    this.uses = uses;
   }
 
   /**
@@ -41,6 +43,8 @@ export class CudaGraph extends DriverHandle {
    *   ended and dropped first); CudaError from the driver.
    */
   static capture(stream: Stream, fn: () => void, options: { mode?: CaptureMode } = {}): CudaGraph {
+    checkStream("stream", stream, undefined);
+    if (stream.capturing) throw new InvalidArgumentError("stream", "is already being captured (captures do not nest)", stream.handle);
     if (stream.handle === 0n) throw new InvalidArgumentError("stream", "a graph is captured on a created stream, not the legacy default stream", 0n);
     const g = graphDriver();
     stream.device.activate();
@@ -79,12 +83,13 @@ export class CudaGraph extends DriverHandle {
    * @throws DisposedError when the graph, or anything its captured work uses, was disposed.
    */
   launch(stream: Stream): void {
+    checkStream("stream", stream, this.device);
     const handle = this.handle;
-    for (const use of this.uses) {
-      for (const r of use.resources) {
-        if ("disposed" in r && r.disposed) throw new DisposedError(`CudaGraph replay: memory or code that ${use.what} uses`);
-      }
+    for (const [r, what] of this.uses) {
+      if ("disposed" in r && r.disposed) throw new DisposedError(`CudaGraph replay: memory or code that ${what} uses`);
     }
     checkCuda("cuGraphLaunch", graphDriver().cuGraphLaunch(handle, stream.handle));
+    // Replayed into another capture: that graph must keep this one and all it uses too.
+    if (stream.capturing) stream.noteCaptured("a replayed CudaGraph", [this, ...this.uses.keys()]);
   }
 }

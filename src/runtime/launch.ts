@@ -16,6 +16,7 @@ import {
 import type { KernelArgs } from "./kernelArgs.ts";
 import type { KernelFunction } from "./module.ts";
 import type { CapturedResource, Stream } from "./stream.ts";
+import type { Tensor } from "../tensor/tensor.ts";
 
 export interface LaunchOptions {
   grid: Dim3;
@@ -48,11 +49,14 @@ const fields: { -readonly [K in keyof LaunchConfigFields]: LaunchConfigFields[K]
  * @throws InvalidArgumentError when an argument field was never set or the grid is not a multiple
  *   of the cluster; CudaError from the driver (too much shared memory, bad cluster, invalid handle).
  */
+/** The `uses` of a launch that is not being captured: nothing to keep (no array per call). */
+export const NOT_CAPTURED: readonly CapturedResource[] = Object.freeze([]);
+
 export function launchKernel(
   fn: KernelFunction,
   options: LaunchOptions,
   args: KernelArgs,
-  uses: readonly (CapturedResource | undefined)[] = [],
+  uses: readonly (CapturedResource | Tensor | undefined)[] = NOT_CAPTURED,
 ): void {
   if (!args.ready) args.assertReady();
   const cluster = options.cluster;

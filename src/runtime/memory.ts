@@ -6,7 +6,7 @@ import { checkCuda, driver } from "../ffi/cuda.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import { DriverHandle, type Destroyer } from "./driverHandle.ts";
 import type { Device } from "./device.ts";
-import type { Stream } from "./stream.ts";
+import { checkStream, type Stream } from "./stream.ts";
 
 /** A range of device memory: a `DeviceBuffer`, or a slice of one (a tensor view) described by address and length. */
 export interface DeviceMemory {
@@ -54,6 +54,7 @@ export class DeviceBuffer extends DriverHandle implements DeviceMemory {
 /** Sets every byte of `dst` to `value` (0..255). Async on `stream` when given. */
 export function memsetD8(dst: DeviceMemory, value: number, stream?: Stream): void {
   checkByte(value);
+  checkStream("stream", stream, undefined);
   const cu = driver();
   if (stream) {
     checkCuda("cuMemsetD8Async", cu.cuMemsetD8Async(dst.ptr, value, dst.bytes, stream.handle));
@@ -72,6 +73,7 @@ export function memsetD32(dst: DeviceMemory, value: number, stream?: Stream): vo
   if (dst.ptr % 4n !== 0n || dst.bytes % 4 !== 0) {
     throw new InvalidArgumentError("dst", "memsetD32 needs a 4-byte aligned address and a length that is a multiple of 4", dst.bytes);
   }
+  checkStream("stream", stream, undefined);
   const cu = driver();
   const words = dst.bytes / 4;
   if (stream) {
@@ -87,6 +89,7 @@ export function memsetD32(dst: DeviceMemory, value: number, stream?: Stream): vo
 export function copyHostToDevice(dst: DeviceMemory, src: ArrayBufferView, stream?: Stream): void {
   const bytes = src.byteLength;
   checkFits("src", bytes, dst.bytes);
+  checkStream("stream", stream, undefined);
   if (bytes === 0) return;
   const cu = driver();
   if (stream) {
@@ -105,6 +108,7 @@ export function copyHostToDevice(dst: DeviceMemory, src: ArrayBufferView, stream
 export function copyDeviceToHost(dst: ArrayBufferView, src: DeviceMemory, stream?: Stream): void {
   const bytes = dst.byteLength;
   checkFits("dst", bytes, src.bytes);
+  checkStream("stream", stream, undefined);
   if (bytes === 0) return;
   const cu = driver();
   if (stream) {
@@ -121,6 +125,7 @@ export function copyDeviceToDevice(dst: DeviceMemory, src: DeviceMemory, bytes: 
   if (!Number.isSafeInteger(bytes) || bytes < 0) throw new InvalidArgumentError("bytes", "must be a non-negative integer", bytes);
   checkFits("bytes (vs dst)", bytes, dst.bytes);
   checkFits("bytes (vs src)", bytes, src.bytes);
+  checkStream("stream", stream, undefined);
   if (bytes === 0) return;
   const cu = driver();
   if (stream) {

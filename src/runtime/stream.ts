@@ -6,6 +6,7 @@ import { checkCuda, driver } from "../ffi/cuda.ts";
 import { StreamFlags } from "../ffi/cudaConstants.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import type { Device, HostRefHolder } from "./device.ts";
+import { Tensor } from "../tensor/tensor.ts";
 import { DriverHandle, type Destroyer } from "./driverHandle.ts";
 
 const STREAM_DESTROY: Destroyer = { call: "cuStreamDestroy_v2", destroy: (h) => driver().cuStreamDestroy_v2(h) };
@@ -93,11 +94,17 @@ export class Stream extends DriverHandle implements HostRefHolder {
     return uses;
   }
 
-  /** Records, while capturing, that the work just queued (`what`) uses `resources`. */
-  noteCaptured(what: string, resources: readonly (CapturedResource | undefined)[]): void {
+  /**
+   * Records, while capturing, that the work just queued (`what`) uses `resources`. A tensor stands
+   * for its buffer: disposing a view frees nothing, so only the buffer's end stops a replay.
+   */
+  noteCaptured(what: string, resources: readonly (CapturedResource | Tensor | undefined)[]): void {
     if (this.captureUses === undefined) return;
     const kept: CapturedResource[] = [];
-    for (const r of resources) if (r !== undefined) kept.push(r);
+    for (const r of resources) {
+      if (r === undefined) continue;
+      kept.push(r instanceof Tensor ? r.buffer : r);
+    }
     this.captureUses.push({ what, resources: kept });
   }
 
@@ -122,10 +129,10 @@ export function defaultStream(device: Device): Stream {
 
 /**
  * @throws InvalidArgumentError unless `stream` is undefined (the legacy default stream) or a Stream
- *   of `device`: a launch on another device's stream would run in the wrong context.
+ *   (of `device`, when given: a launch on another device's stream would run in the wrong context).
  */
-export function checkStream(name: string, stream: unknown, device: Device): void {
+export function checkStream(name: string, stream: unknown, device: Device | undefined): void {
   if (stream === undefined) return;
   if (!(stream instanceof Stream)) throw new InvalidArgumentError(name, "must be a Stream (Stream.create or defaultStream)", stream);
-  if (stream.device !== device) throw new InvalidArgumentError(`${name}.device`, `must be device ${device.ordinal}`, stream.device.ordinal);
+  if (device !== undefined && stream.device !== device) throw new InvalidArgumentError(`${name}.device`, `must be device ${device.ordinal}`, stream.device.ordinal);
 }

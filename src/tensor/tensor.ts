@@ -7,7 +7,7 @@
 import { DisposedError, InvalidArgumentError } from "../errors.ts";
 import type { Device } from "../runtime/device.ts";
 import { DeviceBuffer, copyDeviceToHost, copyHostToDevice, type DeviceMemory } from "../runtime/memory.ts";
-import type { Stream } from "../runtime/stream.ts";
+import { checkStream, type Stream } from "../runtime/stream.ts";
 import { allocHostArray, dtypeBytes, type DType, type HostArrayOf } from "./dtype.ts";
 
 const HOST_ARRAY_NAMES: Record<DType, string> = {
@@ -231,6 +231,7 @@ export class Tensor implements DeviceMemory {
    */
   toHost(stream?: Stream): HostArrayOf[DType] {
     if (this.disposed) throw new DisposedError("Tensor");
+    checkStream("stream", stream, this.device);
     stream?.synchronize();
     const out = allocHostArray(this.dtype, this.numel);
     if (this.numel === 0) return out;
@@ -275,7 +276,10 @@ function gather(src: HostArrayOf[DType], dst: HostArrayOf[DType], shape: readonl
  *   kernel would read what other threads of the same launch already overwrote.
  */
 export function checkDisjoint(outputName: string, output: Tensor, inputName: string, input: Tensor | undefined): void {
-  if (input === undefined || !output.overlaps(input)) return;
+  if (!(output instanceof Tensor)) throw new InvalidArgumentError(outputName, "must be a Tensor", typeof output);
+  if (input === undefined) return;
+  if (!(input instanceof Tensor)) throw new InvalidArgumentError(inputName, "must be a Tensor", typeof input);
+  if (!output.overlaps(input)) return;
   throw new InvalidArgumentError(
     outputName,
     `must not share memory with ${inputName}`,

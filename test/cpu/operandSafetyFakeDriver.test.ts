@@ -54,6 +54,9 @@ describe.skipIf(skip)("operand safety against a fake libcuda", () => {
     const notTensor = r.notATensor as Refusal;
     expect(notTensor.error).toContain("a: must be a Tensor");
     expect(notTensor.launched).toBe(0);
+    const quantNotTensor = r.quantNotATensor as Refusal;
+    expect(quantNotTensor.error).toContain("must be a Tensor");
+    expect(quantNotTensor.launched).toBe(0);
   });
 
   test("a graph keeps its tensors and workspace through GC and refuses to replay after one is disposed", () => {
@@ -67,6 +70,10 @@ describe.skipIf(skip)("operand safety against a fake libcuda", () => {
     expect(g.afterDispose).toStartWith("DisposedError");
     expect(g.afterDispose).toContain("bungemm_");
     expect(g.replays).toBe(1);
+    expect(g.viewReplay).toBe("no error"); // a disposed view freed nothing
+    expect(g.outerReplay).toBe("no error");
+    expect(g.outerAfterOwnerDispose).toStartWith("DisposedError"); // the nested graph's memory counts
+    expect(g.notAStream).toContain("stream: must be a Stream");
   });
 
   test("a bigint byte offset gets the rule, not a bare TypeError", () => {
