@@ -6,8 +6,8 @@
  */
 import { InvalidArgumentError } from "../errors.ts";
 import type { Device } from "../runtime/device.ts";
-import type { Stream } from "../runtime/stream.ts";
 import { NOT_CAPTURED } from "../runtime/launch.ts";
+import type { Stream } from "../runtime/stream.ts";
 import { checkDisjoint, contiguousStrides, Tensor } from "../tensor/tensor.ts";
 import { checkQuantShape, checkTensor, checkVectorAligned, parseMatrixShape, type MatrixShape } from "./checks.ts";
 import { launchQuantKernel, QUANT_THREADS, VALUES_PER_THREAD, type QuantKernelId } from "./kernels.ts";

@@ -8,11 +8,11 @@
  */
 import { getKernel } from "../jit/jit.ts";
 import type { Device } from "../runtime/device.ts";
-import type { Tensor } from "../tensor/tensor.ts";
 import { KernelArgs, type KernelArgField, type KernelArgKind } from "../runtime/kernelArgs.ts";
 import { launchKernel } from "../runtime/launch.ts";
 import type { KernelFunction } from "../runtime/module.ts";
 import { checkStream, type CapturedResource, type Stream } from "../runtime/stream.ts";
+import type { Tensor } from "../tensor/tensor.ts";
 
 /** Threads per CTA of every quantization kernel (cuda/bungemm/quant.cuh kThreads). */
 export const QUANT_THREADS = 256;

@@ -13,9 +13,9 @@
  */
 import { InvalidArgumentError } from "../errors.ts";
 import type { Device } from "../runtime/device.ts";
-import type { Stream } from "../runtime/stream.ts";
 import type { DType } from "../tensor/dtype.ts";
 import { NOT_CAPTURED } from "../runtime/launch.ts";
+import type { Stream } from "../runtime/stream.ts";
 import { checkDisjoint, contiguousStrides, Tensor } from "../tensor/tensor.ts";
 import { checkQuantShape, checkTensor, checkVectorAligned, inputRowStride, parseMatrixShape, type MatrixShape } from "./checks.ts";
 import { launchQuantKernel, perTokenGrid, type QuantKernelId } from "./kernels.ts";

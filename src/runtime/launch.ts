@@ -43,15 +43,15 @@ const fields: { -readonly [K in keyof LaunchConfigFields]: LaunchConfigFields[K]
   numAttrs: 0,
 };
 
+/** The `uses` of a launch that is not being captured: nothing to keep (no array per call). */
+export const NOT_CAPTURED: readonly CapturedResource[] = Object.freeze([]);
+
 /**
  * Queues `fn` with `args` on `options.stream`. `uses`: the tensors and buffers the launch reads or
  * writes; a graph being captured on the stream keeps them (and `fn`'s module) for its life.
  * @throws InvalidArgumentError when an argument field was never set or the grid is not a multiple
  *   of the cluster; CudaError from the driver (too much shared memory, bad cluster, invalid handle).
  */
-/** The `uses` of a launch that is not being captured: nothing to keep (no array per call). */
-export const NOT_CAPTURED: readonly CapturedResource[] = Object.freeze([]);
-
 export function launchKernel(
   fn: KernelFunction,
   options: LaunchOptions,
