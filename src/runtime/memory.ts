@@ -58,7 +58,7 @@ export function memsetD8(dst: DeviceMemory, value: number, stream?: Stream): voi
   const cu = driver();
   if (stream) {
     checkCuda("cuMemsetD8Async", cu.cuMemsetD8Async(dst.ptr, value, dst.bytes, stream.handle));
-    stream.noteCaptured("memsetD8", [dst]);
+    if (stream.capturing) stream.noteCaptured("memsetD8", [dst]);
   } else checkCuda("cuMemsetD8_v2", cu.cuMemsetD8_v2(dst.ptr, value, dst.bytes));
 }
 
@@ -78,7 +78,7 @@ export function memsetD32(dst: DeviceMemory, value: number, stream?: Stream): vo
   const words = dst.bytes / 4;
   if (stream) {
     checkCuda("cuMemsetD32Async", cu.cuMemsetD32Async(dst.ptr, value, words, stream.handle));
-    stream.noteCaptured("memsetD32", [dst]);
+    if (stream.capturing) stream.noteCaptured("memsetD32", [dst]);
   } else checkCuda("cuMemsetD32_v2", cu.cuMemsetD32_v2(dst.ptr, value, words));
 }
 
@@ -95,7 +95,7 @@ export function copyHostToDevice(dst: DeviceMemory, src: ArrayBufferView, stream
   if (stream) {
     checkCuda("cuMemcpyHtoDAsync_v2", cu.cuMemcpyHtoDAsync_v2(dst.ptr, hostPointer(src), bytes, stream.handle));
     stream.retainUntilSync(src);
-    stream.noteCaptured("copyHostToDevice", [dst, src]);
+    if (stream.capturing) stream.noteCaptured("copyHostToDevice", [dst, src]);
   } else {
     checkCuda("cuMemcpyHtoD_v2", cu.cuMemcpyHtoD_v2(dst.ptr, hostPointer(src), bytes));
   }
@@ -114,7 +114,7 @@ export function copyDeviceToHost(dst: ArrayBufferView, src: DeviceMemory, stream
   if (stream) {
     checkCuda("cuMemcpyDtoHAsync_v2", cu.cuMemcpyDtoHAsync_v2(hostPointer(dst), src.ptr, bytes, stream.handle));
     stream.retainUntilSync(dst);
-    stream.noteCaptured("copyDeviceToHost", [src, dst]);
+    if (stream.capturing) stream.noteCaptured("copyDeviceToHost", [src, dst]);
   } else {
     checkCuda("cuMemcpyDtoH_v2", cu.cuMemcpyDtoH_v2(hostPointer(dst), src.ptr, bytes));
   }
@@ -130,7 +130,7 @@ export function copyDeviceToDevice(dst: DeviceMemory, src: DeviceMemory, bytes: 
   const cu = driver();
   if (stream) {
     checkCuda("cuMemcpyDtoDAsync_v2", cu.cuMemcpyDtoDAsync_v2(dst.ptr, src.ptr, bytes, stream.handle));
-    stream.noteCaptured("copyDeviceToDevice", [dst, src]);
+    if (stream.capturing) stream.noteCaptured("copyDeviceToDevice", [dst, src]);
   } else checkCuda("cuMemcpyDtoD_v2", cu.cuMemcpyDtoD_v2(dst.ptr, src.ptr, bytes));
 }
 
