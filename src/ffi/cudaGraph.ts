@@ -26,6 +26,7 @@ const symbols = {
   cuGraphLaunch: { args: [H, H], returns: i32 },
   cuGraphExecDestroy: { args: [H], returns: i32 },
   cuGraphDestroy: { args: [H], returns: i32 },
+  cuThreadExchangeStreamCaptureMode: { args: [ptr], returns: i32 },
 } as const;
 
 export type GraphDriver = Library<typeof symbols>["symbols"];

@@ -6,18 +6,20 @@
  *
  * A plan that splits its last round of tiles (`config.splitLastRound`: masked by default) owns a
  * workspace for the partial sums (one FP32 tile and one counter per CTA, 8.5 MB for 128 x 128 tiles
- * on 132 SMs): launches of one such plan must not run concurrently (on one stream, or replays of
- * one graph, they are ordered); make one plan per stream that runs at the same time. `dispose()`
- * frees it.
+ * on 132 SMs): the plan's own launches must not run concurrently (on one stream they are ordered);
+ * make one plan per stream that runs at the same time. A launch captured into a CUDA graph uses a
+ * workspace of that graph's own (replays of one graph are ordered), so replays may overlap the
+ * plan's launches on other streams. `dispose()` frees the plan's workspace, not its graphs'.
  */
 import { DisposedError, InvalidArgumentError } from "../errors.ts";
 import { getKernel } from "../jit/jit.ts";
 import type { Device } from "../runtime/device.ts";
 import { KernelArgs } from "../runtime/kernelArgs.ts";
-import { launchKernel, NOT_CAPTURED, type LaunchOptions } from "../runtime/launch.ts";
+import { launchKernel, type LaunchOptions } from "../runtime/launch.ts";
 import { DeviceBuffer, memsetD8 } from "../runtime/memory.ts";
 import type { KernelFunction } from "../runtime/module.ts";
 import { checkStream, type Stream } from "../runtime/stream.ts";
+import { allocateDuringCapture } from "../runtime/graph.ts";
 import { encodeTensorMapTiled, type TensorMapSpec } from "../runtime/tensorMap.ts";
 import { checkDisjoint, type Tensor } from "../tensor/tensor.ts";
 import { alignedM } from "../quant/layout.ts";
@@ -66,6 +68,8 @@ export class GemmPlan {
   private readonly groups: number;
   /** The split-K partial sums and tile counters (counters zero between launches), when the config splits. */
   private readonly splitWorkspace: DeviceBuffer | undefined;
+  /** The argument block holds a graph's own workspace (the last launch was captured), not the plan's. */
+  private workspaceArgIsGraphs = false;
   private disposed = false;
 
   /**
@@ -187,8 +191,30 @@ export class GemmPlan {
     this.args.set("grouped_layout", ops.groupedLayout !== undefined ? ops.groupedLayout.ptr : 0n);
     this.device.activate();
     this.launch.stream = stream;
-    const uses = stream?.capturing ? [ops.a, ops.sfa, ops.b, ops.sfb, ops.d, ops.c, ops.groupedLayout, this.splitWorkspace] : NOT_CAPTURED;
-    launchKernel(this.fn, this.launch, this.args, uses);
+    if (stream?.capturing) {
+      launchKernel(this.fn, this.launch, this.args, [ops.a, ops.sfa, ops.b, ops.sfb, ops.d, ops.c, ops.groupedLayout, this.graphWorkspace(stream)]);
+      return;
+    }
+    if (this.workspaceArgIsGraphs) {
+      this.args.set("split_workspace", this.splitWorkspace?.ptr ?? 0n);
+      this.workspaceArgIsGraphs = false;
+    }
+    launchKernel(this.fn, this.launch, this.args);
+  }
+
+  /**
+   * A captured launch's split workspace: one of the graph's own, so that its replays never share
+   * memory with this plan's launches on another stream or with another graph's replays (the
+   * partial sums and counters of concurrent launches would mix). Undefined when the plan has none.
+   */
+  private graphWorkspace(stream: Stream): DeviceBuffer | undefined {
+    const own = this.splitWorkspace;
+    if (own === undefined) return undefined;
+    const workspace = stream.scratchForCapture(this, () => allocateDuringCapture(this.device, own.bytes));
+    if (workspace === undefined) return undefined;
+    this.args.set("split_workspace", workspace.ptr);
+    this.workspaceArgIsGraphs = true;
+    return workspace;
   }
 
   /**

@@ -7,8 +7,10 @@
 import { checkCuda } from "../ffi/cuda.ts";
 import { graphDriver, StreamCaptureMode } from "../ffi/cudaGraph.ts";
 import { DisposedError, InvalidArgumentError } from "../errors.ts";
+import type { Device } from "./device.ts";
 import { DriverHandle, type Destroyer } from "./driverHandle.ts";
-import { checkStream, type CapturedResource, type CapturedUse, type Stream } from "./stream.ts";
+import { DeviceBuffer, memsetD8 } from "./memory.ts";
+import { checkStream, type CapturedResource, type CaptureRecord, type Stream } from "./stream.ts";
 
 const GRAPH_EXEC_DESTROY: Destroyer = { call: "cuGraphExecDestroy", destroy: (h) => graphDriver().cuGraphExecDestroy(h) };
 
@@ -20,19 +22,41 @@ const MODES: Record<CaptureMode, number> = {
 };
 
 /**
+ * Allocates `bytes` on `device` for work being captured (a plan's split workspace for one graph).
+ * cuMemAlloc is no part of any graph, and a capture in the default global mode refuses it as
+ * potentially unsafe, so this thread's capture mode is relaxed for the one call. Uninitialised:
+ * CudaGraph.capture zeroes its scratch once the capture has ended, before any replay.
+ */
+export function allocateDuringCapture(device: Device, bytes: number): DeviceBuffer {
+  const g = graphDriver();
+  const mode = new Uint32Array([StreamCaptureMode.CU_STREAM_CAPTURE_MODE_RELAXED]);
+  checkCuda("cuThreadExchangeStreamCaptureMode", g.cuThreadExchangeStreamCaptureMode(mode));
+  try {
+    return DeviceBuffer.alloc(device, bytes);
+  } finally {
+    // Back to the thread's previous mode, which the first exchange left in `mode`.
+    checkCuda("cuThreadExchangeStreamCaptureMode", g.cuThreadExchangeStreamCaptureMode(mode));
+  }
+}
+
+/**
  * An instantiated graph (CUgraphExec). Dispose it (or `using`) when done. It keeps the tensors,
- * plans' workspaces, kernels and host views its captured work uses referenced for its life, and
- * refuses to replay once any of them was disposed.
+ * kernels and host views its captured work uses referenced for its life, and refuses to replay once
+ * any of them was disposed. Plans that need a workspace get one of their own for each graph (its
+ * scratch, zeroed at capture and freed with it), so replays never share one with the plan's own
+ * launches or with another graph's replays.
  */
 export class CudaGraph extends DriverHandle {
   /** Each resource once, with the first captured work that used it (named in the refusal). */
   private readonly uses: ReadonlyMap<CapturedResource, string>;
+  private readonly scratch: readonly DeviceBuffer[];
 
-  private constructor(stream: Stream, exec: bigint, captured: readonly CapturedUse[]) {
+  private constructor(stream: Stream, exec: bigint, record: CaptureRecord) {
     super(stream.device, exec, "CudaGraph", GRAPH_EXEC_DESTROY);
     const uses = new Map<CapturedResource, string>();
-    for (const use of captured) for (const r of use.resources) if (!uses.has(r)) uses.set(r, use.what);
+    for (const use of record.uses) for (const r of use.resources) if (!uses.has(r)) uses.set(r, use.what);
     this.uses = uses;
+    this.scratch = record.scratch;
   }
 
   /**
@@ -54,23 +78,41 @@ export class CudaGraph extends DriverHandle {
     try {
       fn();
     } catch (error) {
-      stream.endCaptureRecord();
+      for (const buffer of stream.endCaptureRecord().scratch) buffer.dispose();
       // End the capture so the stream is usable again; the partial graph is dropped. The end
       // call's own result is secondary to the error being reported.
       if (g.cuStreamEndCapture(stream.handle, graphOut) === 0 && graphOut[0]) g.cuGraphDestroy(graphOut[0]);
       throw error;
     }
-    const uses = stream.endCaptureRecord();
-    checkCuda("cuStreamEndCapture", g.cuStreamEndCapture(stream.handle, graphOut));
-    const graph = graphOut[0] ?? 0n;
+    const record = stream.endCaptureRecord();
+    let made: CudaGraph | undefined;
     try {
-      const execOut = new BigUint64Array(1);
-      checkCuda("cuGraphInstantiateWithFlags", g.cuGraphInstantiateWithFlags(execOut, graph, 0n));
-      return new CudaGraph(stream, execOut[0] ?? 0n, uses);
-    } finally {
-      // The executable graph does not depend on the template once instantiated.
-      checkCuda("cuGraphDestroy", g.cuGraphDestroy(graph));
+      checkCuda("cuStreamEndCapture", g.cuStreamEndCapture(stream.handle, graphOut));
+      const graph = graphOut[0] ?? 0n;
+      try {
+        const execOut = new BigUint64Array(1);
+        checkCuda("cuGraphInstantiateWithFlags", g.cuGraphInstantiateWithFlags(execOut, graph, 0n));
+        made = new CudaGraph(stream, execOut[0] ?? 0n, record);
+      } finally {
+        // The executable graph does not depend on the template once instantiated.
+        checkCuda("cuGraphDestroy", g.cuGraphDestroy(graph));
+      }
+      // Zeroed now that the capture is over (a synchronous memset is no part of the graph): split
+      // workspaces count their tiles' parts from zero and leave their counters at zero after each launch.
+      for (const buffer of record.scratch) memsetD8(buffer, 0);
+      return made;
+    } catch (error) {
+      if (made !== undefined) made.dispose();
+      else for (const buffer of record.scratch) buffer.dispose();
+      throw error;
     }
+  }
+
+  /** Frees the executable graph and the scratch made for it. Idempotent. */
+  override dispose(): void {
+    if (this.disposed) return;
+    super.dispose();
+    for (const buffer of this.scratch) buffer.dispose();
   }
 
   /** The CUgraphExec. @throws DisposedError after dispose(). */

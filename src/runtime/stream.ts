@@ -8,6 +8,7 @@ import { InvalidArgumentError } from "../errors.ts";
 import type { Device, HostRefHolder } from "./device.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { DriverHandle, type Destroyer } from "./driverHandle.ts";
+import type { DeviceBuffer } from "./memory.ts";
 
 const STREAM_DESTROY: Destroyer = { call: "cuStreamDestroy_v2", destroy: (h) => driver().cuStreamDestroy_v2(h) };
 
@@ -26,9 +27,16 @@ export interface CapturedUse {
   readonly resources: readonly CapturedResource[];
 }
 
+/** What one capture recorded: the uses of its work, and the scratch buffers made for it alone. */
+export interface CaptureRecord {
+  readonly uses: CapturedUse[];
+  readonly scratch: DeviceBuffer[];
+}
+
 export class Stream extends DriverHandle implements HostRefHolder {
   private hostRefs: object[] = [];
   private captureUses: CapturedUse[] | undefined;
+  private captureScratch: Map<object, DeviceBuffer> | undefined;
 
   private constructor(device: Device, handle: bigint, owned: boolean) {
     super(device, handle, "Stream", owned ? STREAM_DESTROY : undefined);
@@ -85,13 +93,31 @@ export class Stream extends DriverHandle implements HostRefHolder {
   /** Starts collecting the uses of work queued on this stream (CudaGraph.capture). */
   beginCaptureRecord(): void {
     this.captureUses = [];
+    this.captureScratch = new Map();
   }
 
-  /** Stops collecting and returns what the captured work uses. */
-  endCaptureRecord(): CapturedUse[] {
-    const uses = this.captureUses ?? [];
+  /** Stops collecting and returns what the captured work uses and the scratch made for it. */
+  endCaptureRecord(): CaptureRecord {
+    const record = { uses: this.captureUses ?? [], scratch: [...(this.captureScratch?.values() ?? [])] };
     this.captureUses = undefined;
-    return uses;
+    this.captureScratch = undefined;
+    return record;
+  }
+
+  /**
+   * While capturing: the scratch buffer made for `owner` in this capture (one per owner, so that
+   * launches of one plan within one graph share it), or, the first time, the one `make` returns.
+   * The graph being made owns it. Outside a capture `make` is not called and the result is undefined.
+   */
+  scratchForCapture(owner: object, make: () => DeviceBuffer): DeviceBuffer | undefined {
+    const scratch = this.captureScratch;
+    if (scratch === undefined) return undefined;
+    let buffer = scratch.get(owner);
+    if (buffer === undefined) {
+      buffer = make();
+      scratch.set(owner, buffer);
+    }
+    return buffer;
   }
 
   /**

@@ -61,11 +61,11 @@ describe.skipIf(skip)("operand safety against a fake libcuda", () => {
 
   test("a graph keeps its tensors and workspace through GC and refuses to replay after one is disposed", () => {
     const g = r.graph as Record<string, unknown>;
-    expect(g.split).toBe(true); // the masked plan owns a workspace the replay writes
-    expect(g.captured).toBe(7); // six operands and the workspace
+    expect(g.split).toBe(true); // the masked plan owns a workspace, and the graph gets its own
+    expect(g.captured).toBe(8); // six operands, the plan's workspace and the graph's
     expect(g.operandsAlive).toBe(g.operands); // none collected: the graph holds them
     expect(g.operands).toBe(6);
-    expect(g.liveAfterGc).toBe(7); // the workspace too
+    expect(g.liveAfterGc).toBe(7); // the plan's workspace went with the plan; the graph's stays
     expect(g.replay).toBe("no error");
     expect(g.afterDispose).toStartWith("DisposedError");
     expect(g.afterDispose).toContain("bungemm_");
@@ -74,6 +74,20 @@ describe.skipIf(skip)("operand safety against a fake libcuda", () => {
     expect(g.outerReplay).toBe("no error");
     expect(g.outerAfterOwnerDispose).toStartWith("DisposedError"); // the nested graph's memory counts
     expect(g.notAStream).toContain("stream: must be a Stream");
+  });
+
+  test("a graph's captured launches get a split workspace of the graph's own, zeroed and freed with it", () => {
+    const w = r.graphWorkspace as Record<string, unknown>;
+    expect(w.distinctFromPlan).toBe(true); // replays never share partial sums with the plan's launches
+    expect(w.sharedWithinGraph).toBe(true);
+    expect(w.distinctBetweenGraphs).toBe(true);
+    expect(w.ownRestored).toBe(true); // the plan's next launch outside a capture uses its own again
+    expect(w.madeByCapture).toBe(1);
+    expect(w.zeroed).toBe(true); // the fake's fresh memory is 0xAB: zeroed after the capture ended
+    expect(w.failed).toContain("fn failed");
+    expect(w.liveAfterFailed).toBe(0);
+    expect(w.liveAfterFirstDisposed).toBe(-1);
+    expect(w.secondAfterPlanDisposed).toBe("no error"); // the plan's dispose frees only its own
   });
 
   test("a bigint byte offset gets the rule, not a bare TypeError", () => {

@@ -499,5 +499,47 @@ describe.skipIf(!gpu.ok)("grouped GEMMs on the GPU", () => {
         expectGood(r);
       }
     });
+
+    test("CUDA graph: replays beside the plan's own launches on another stream stay right (each has its own split workspace)", () => {
+      // Same split shape as above; the graph's replay on one stream and the plan's launch on a second
+      // stream run at once. Sharing one workspace, their parts would mix partial sums and counters.
+      const G = 4, expectedM = 96, mMax = 256, n = 512, k = 3072;
+      using inputs = maskedInputs(device, G, mMax, n, k);
+      using graphStream = Stream.create(device);
+      using planStream = Stream.create(device);
+      using dPlan = Tensor.empty(device, [G, mMax, n], "bf16");
+      using maskedPlan = Tensor.empty(device, [G], "i32");
+      const t = inputs.tensors;
+      const plan = planMGroupedFp8GemmNtMasked(device, { mMax, n, k, numGroups: G, expectedM }, { debugChecks: false, config: { clusterM: 1, clusterN: 1 } });
+      expect(plan.config.splitLastRound).toBe(true);
+      copyHostToDevice(t.maskedM, new Int32Array(G));
+      using graph = CudaGraph.capture(graphStream, () => plan.run(t, graphStream));
+      for (let round = 0; round < 3; round++) {
+        const forGraph = randomCounts(G, expectedM, mMax);
+        const forPlan = randomCounts(G, expectedM, mMax);
+        copyHostToDevice(t.maskedM, Int32Array.from(forGraph));
+        copyHostToDevice(maskedPlan, Int32Array.from(forPlan));
+        memsetD8(t.d, 0xff);
+        memsetD8(dPlan, 0xff);
+        graph.launch(graphStream);
+        plan.run({ ...t, d: dPlan, maskedM: maskedPlan }, planStream);
+        graphStream.synchronize();
+        planStream.synchronize();
+        const rGraph = checkMasked(inputs, forGraph, t.d.toHost() as Uint16Array, plan.config);
+        const rPlan = checkMasked(inputs, forPlan, dPlan.toHost() as Uint16Array, plan.config);
+        report(`graph beside plan, round ${round}: graph`, rGraph);
+        report(`graph beside plan, round ${round}: plan`, rPlan);
+        expectGood(rGraph);
+        expectGood(rPlan);
+      }
+      // The plan's dispose frees only its own workspace: the graph still replays, and right.
+      plan.dispose();
+      const counts = randomCounts(G, expectedM, mMax);
+      copyHostToDevice(t.maskedM, Int32Array.from(counts));
+      memsetD8(t.d, 0xff);
+      graph.launch(graphStream);
+      graphStream.synchronize();
+      expectGood(checkMasked(inputs, counts, t.d.toHost() as Uint16Array, plan.config));
+    });
   });
 });
