@@ -270,7 +270,9 @@ export function mGroupedFp8GemmNtContiguous(args: MGroupedContiguousArgs, option
 /**
  * D[g, r] = A[g, r] · B[g]ᵀ for r < maskedM[g] (see MGroupedMaskedArgs for the layouts); other
  * rows of D are left untouched. The host never reads maskedM (no synchronisation; capturable in
- * a CUDA graph). `expectedM` (default M_max) is the usual rows per group, for the tile choice.
+ * a CUDA graph once a call of the same shape on the same stream has built its plan: building one
+ * allocates and loads a kernel, which a capture refuses). `expectedM` (default M_max) is the usual
+ * rows per group, for the tile choice.
  *
  * @throws InvalidArgumentError / DisposedError before any launch when an operand breaks a rule
  *   (dtype, shape, K not a multiple of 16, maskedM not i32 [G], stride, alignment, device);

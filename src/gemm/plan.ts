@@ -139,6 +139,8 @@ export class GemmPlan {
     if (cfg.splitLastRound) {
       this.splitWorkspace = DeviceBuffer.alloc(device, splitWorkspaceBytes(cfg, this.launch.grid[0]));
       memsetD8(this.splitWorkspace, 0);
+      // Done before any launch: the memset runs on the legacy stream, which a non-blocking stream does not wait for.
+      device.synchronize();
     }
     // Fixed for the plan's life (`run` refuses a disposed plan before it could reach the kernel).
     this.args.set("split_workspace", this.splitWorkspace?.ptr ?? 0n);

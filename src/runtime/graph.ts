@@ -44,7 +44,9 @@ export function allocateDuringCapture(device: Device, bytes: number): DeviceBuff
  * kernels and host views its captured work uses referenced for its life, and refuses to replay once
  * any of them was disposed. Plans that need a workspace get one of their own for each graph (its
  * scratch, zeroed at capture and freed with it), so replays never share one with the plan's own
- * launches or with another graph's replays.
+ * launches or with another graph's replays. (A graph replayed inside another capture is the
+ * exception: the outer graph runs the inner one's work with the inner one's scratch, so the two
+ * must not be replayed at the same time on different streams.)
  */
 export class CudaGraph extends DriverHandle {
   /** Each resource once, with the first captured work that used it (named in the refusal). */
@@ -78,10 +80,12 @@ export class CudaGraph extends DriverHandle {
     try {
       fn();
     } catch (error) {
-      for (const buffer of stream.endCaptureRecord().scratch) buffer.dispose();
+      const { scratch } = stream.endCaptureRecord();
       // End the capture so the stream is usable again; the partial graph is dropped. The end
       // call's own result is secondary to the error being reported.
       if (g.cuStreamEndCapture(stream.handle, graphOut) === 0 && graphOut[0]) g.cuGraphDestroy(graphOut[0]);
+      // Only now: a global capture refuses cuMemFree. Nothing ran, so nothing uses them.
+      for (const buffer of scratch) buffer.dispose();
       throw error;
     }
     const record = stream.endCaptureRecord();
@@ -97,9 +101,14 @@ export class CudaGraph extends DriverHandle {
         // The executable graph does not depend on the template once instantiated.
         checkCuda("cuGraphDestroy", g.cuGraphDestroy(graph));
       }
-      // Zeroed now that the capture is over (a synchronous memset is no part of the graph): split
-      // workspaces count their tiles' parts from zero and leave their counters at zero after each launch.
-      for (const buffer of record.scratch) memsetD8(buffer, 0);
+      // Zeroed now that the capture is over, and finished before any replay can start (on whatever
+      // stream): split workspaces count their tiles' parts from zero and leave their counters at
+      // zero after each launch. (A plain memset would run on the legacy stream, which a
+      // non-blocking stream's replay does not wait for.)
+      if (record.scratch.length > 0) {
+        for (const buffer of record.scratch) memsetD8(buffer, 0, stream);
+        stream.synchronize();
+      }
       return made;
     } catch (error) {
       if (made !== undefined) made.dispose();
@@ -108,11 +117,19 @@ export class CudaGraph extends DriverHandle {
     }
   }
 
-  /** Frees the executable graph and the scratch made for it. Idempotent. */
+  /**
+   * Frees the executable graph and the scratch made for it. Idempotent. A graph with scratch first
+   * waits for the device to be idle: cuMemFree does not wait for a replay still running, and the
+   * caller cannot see the scratch to wait for it.
+   */
   override dispose(): void {
     if (this.disposed) return;
-    super.dispose();
-    for (const buffer of this.scratch) buffer.dispose();
+    try {
+      if (this.scratch.length > 0) this.device.synchronize();
+      super.dispose();
+    } finally {
+      for (const buffer of this.scratch) buffer.dispose();
+    }
   }
 
   /** The CUgraphExec. @throws DisposedError after dispose(). */

@@ -83,8 +83,9 @@ describe.skipIf(skip)("operand safety against a fake libcuda", () => {
     expect(w.distinctBetweenGraphs).toBe(true);
     expect(w.ownRestored).toBe(true); // the plan's next launch outside a capture uses its own again
     expect(w.madeByCapture).toBe(1);
+    expect(w.modeAfterCapture).toBe(0); // back to global
     expect(w.zeroed).toBe(true); // the fake's fresh memory is 0xAB: zeroed after the capture ended
-    expect(w.failed).toContain("fn failed");
+    expect(w.failed).toContain("fn failed"); // not the driver refusing a free inside the capture
     expect(w.liveAfterFailed).toBe(0);
     expect(w.liveAfterFirstDisposed).toBe(-1);
     expect(w.secondAfterPlanDisposed).toBe("no error"); // the plan's dispose frees only its own
