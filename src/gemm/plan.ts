@@ -142,7 +142,8 @@ export class GemmPlan {
       // Done before any launch: the memset runs on the legacy stream, which a non-blocking stream does not wait for.
       device.synchronize();
     }
-    // Fixed for the plan's life (`run` refuses a disposed plan before it could reach the kernel).
+    // The plan's own for every launch outside a capture (`run` refuses a disposed plan before it
+    // could reach the kernel); a captured launch puts its graph's in its place (graphWorkspace).
     this.args.set("split_workspace", this.splitWorkspace?.ptr ?? 0n);
   }
 
@@ -213,7 +214,6 @@ export class GemmPlan {
     const own = this.splitWorkspace;
     if (own === undefined) return undefined;
     const workspace = stream.scratchForCapture(this, () => allocateDuringCapture(this.device, own.bytes));
-    if (workspace === undefined) return undefined;
     this.args.set("split_workspace", workspace.ptr);
     this.workspaceArgIsGraphs = true;
     return workspace;

@@ -107,11 +107,12 @@ export class Stream extends DriverHandle implements HostRefHolder {
   /**
    * While capturing: the scratch buffer made for `owner` in this capture (one per owner, so that
    * launches of one plan within one graph share it), or, the first time, the one `make` returns.
-   * The graph being made owns it. Outside a capture `make` is not called and the result is undefined.
+   * The graph being made owns it.
+   * @throws Error outside a capture (callers ask only while `capturing`).
    */
-  scratchForCapture(owner: object, make: () => DeviceBuffer): DeviceBuffer | undefined {
+  scratchForCapture(owner: object, make: () => DeviceBuffer): DeviceBuffer {
     const scratch = this.captureScratch;
-    if (scratch === undefined) return undefined;
+    if (scratch === undefined) throw new Error("scratchForCapture outside a capture");
     let buffer = scratch.get(owner);
     if (buffer === undefined) {
       buffer = make();
