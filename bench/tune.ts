@@ -98,7 +98,7 @@ for (const [m, n, k] of shapes) {
   const plans: { config: KernelConfig; single: boolean; plan: GemmPlan }[] = [];
   for (const { config, single } of variants) {
     try {
-      plans.push({ config, single, plan: new GemmPlan(device, p, config, single) });
+      plans.push({ config, single, plan: new GemmPlan(device, p, config, { singleLevel: single }) });
     } catch (error) {
       lines.push({ us: Infinity, line: `${label(config, single)} failed: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}` });
     }

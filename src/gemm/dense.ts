@@ -24,6 +24,13 @@ export interface Fp8GemmNtShape {
 export interface PlanOptions {
   /** Override fields of the heuristics' configuration (tuning and tests). */
   config?: Partial<Omit<KernelConfig, "tmaStore">>;
+  /**
+   * Run on at most this many SMs: an integer from 1 to the device's SM count (default all). The
+   * kernel is persistent, one CTA per SM, so its grid shrinks to this many CTAs (whole clusters) and
+   * the heuristics choose tiles for them; the other SMs stay free for kernels running beside the
+   * GEMM on other streams (communication, for instance).
+   */
+  maxSms?: number;
   /** Test-only: the kernel variant without promotion (valid only when scales are constant along K). */
   singleLevelForTest?: boolean;
 }
@@ -51,18 +58,19 @@ export interface Fp8GemmNtArgs {
  * from the cache) its kernel. The returned plan's `run(args, stream)` costs only the operand
  * checks and the launch, and can be captured in a CUDA graph.
  *
- * @throws InvalidArgumentError for a shape or option that breaks a rule (the error names it);
- *   CompileError / LibraryNotFoundError / CudaError while building the kernel.
+ * @throws InvalidArgumentError for a shape or option that breaks a rule (the error names it; e.g.
+ *   maxSms above the device's SM count); CompileError / LibraryNotFoundError / CudaError while
+ *   building the kernel.
  */
 export function planFp8GemmNt(device: Device, shape: Fp8GemmNtShape, options: PlanOptions = {}): GemmPlan {
   const s = parseOrThrow(denseShapeSchema, shape, "shape");
   const o = parseOrThrow(planOptionsSchema, options, "options");
   const problem = { gemmType: "dense" as const, m: s.m, n: s.n, k: s.k, numGroups: 1, outDtype: s.outDtype, accumulate: s.accumulate };
   const singleLevel = o.singleLevelForTest ?? false;
-  const resolved = resolveConfig(problem, deviceLimits(device), o.config);
+  const resolved = resolveConfig(problem, deviceLimits(device, o.maxSms), o.config);
   // The single-level variant has one accumulator chain over all of K: nothing to pipeline.
   const config = singleLevel ? { ...resolved, pipelinedPromotion: false } : resolved;
-  return new GemmPlan(device, problem, config, singleLevel);
+  return new GemmPlan(device, problem, config, { singleLevel, maxSms: o.maxSms });
 }
 
 const plans = new Map<string, GemmPlan>();

@@ -66,6 +66,8 @@ export interface MGroupedMaskedShape {
 export interface GroupedPlanOptions {
   /** Override fields of the heuristics' configuration (tuning and tests). */
   config?: Partial<Omit<KernelConfig, "tmaStore">>;
+  /** Run on at most this many SMs (1 to the device's SM count; default all): see PlanOptions.maxSms. */
+  maxSms?: number;
   /**
    * Copy mIndices / maskedM to the host before every launch (synchronising the stream) and throw
    * DeviceDataError for out-of-range values. Default: BUNGEMM_DEBUG_CHECKS. Not for CUDA graphs.
@@ -219,7 +221,7 @@ export function planMGroupedFp8GemmNtContiguous(
   const s = parseContiguousShape(shape);
   const o = parseOrThrow(groupedPlanOptionsSchema, options, "options");
   const problem = contiguousProblem(s);
-  const plan = new GemmPlan(device, problem, resolveConfig(problem, deviceLimits(device), o.config));
+  const plan = new GemmPlan(device, problem, resolveConfig(problem, deviceLimits(device, o.maxSms), o.config), { maxSms: o.maxSms });
   return new MGroupedContiguousPlan(plan, s, debugChecksDefault(o.debugChecks));
 }
 
@@ -233,7 +235,7 @@ export function planMGroupedFp8GemmNtMasked(device: Device, shape: MGroupedMaske
   const s = parseMaskedShape(shape);
   const o = parseOrThrow(groupedPlanOptionsSchema, options, "options");
   const problem = maskedProblem(s);
-  const plan = new GemmPlan(device, problem, resolveConfig(problem, deviceLimits(device), o.config));
+  const plan = new GemmPlan(device, problem, resolveConfig(problem, deviceLimits(device, o.maxSms), o.config), { maxSms: o.maxSms });
   return new MGroupedMaskedPlan(plan, s, debugChecksDefault(o.debugChecks));
 }
 

@@ -8,7 +8,7 @@ import { z } from "zod";
 import { InvalidArgumentError } from "../errors.ts";
 import { alignedM, numBlocks } from "../quant/layout.ts";
 import type { DType } from "../tensor/dtype.ts";
-import { K_ALIGNMENT, MAX_EXTENT, MAX_K, kernelConfigOverrideSchema, parseOrThrow } from "./schema.ts";
+import { K_ALIGNMENT, MAX_EXTENT, MAX_K, kernelConfigOverrideSchema, maxSmsSchema, parseOrThrow } from "./schema.ts";
 
 /**
  * Every expert's segment of a contiguous grouped A is padded to a multiple of this many rows, so
@@ -53,6 +53,7 @@ export const maskedShapeSchema = z
 export const groupedPlanOptionsSchema = z
   .object({
     config: kernelConfigOverrideSchema.optional(),
+    maxSms: maxSmsSchema.optional(),
     debugChecks: z.boolean().optional(),
   })
   .strict();

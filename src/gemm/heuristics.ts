@@ -253,6 +253,8 @@ export function candidateConfigs(p: GemmProblem, limits: DeviceLimits): KernelCo
       // Contiguous: adjacent m-blocks may belong to different experts, so B is never shared.
       if (mBlocks >= 2 && p.gemmType !== "contiguous") clusters.push([2, 1]);
       for (const [clusterM, clusterN] of clusters) {
+        // A plan limited to fewer SMs than a cluster holds (PlanOptions.maxSms) cannot launch one.
+        if (clusterM * clusterN > limits.numSms) continue;
         // BLOCK_N = 192 holds 192 accumulator registers per math thread: with two warpgroups only the
         // leanest variant (dense, no cluster, TMA store) fits in 232 without spilling, and with one
         // warpgroup FP32 accumulation does not (test/cpu/gemm-reachable-compile.test.ts checks this).

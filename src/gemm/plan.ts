@@ -33,6 +33,7 @@ import {
   type KernelConfig,
 } from "./config.ts";
 import { GEMM_KERNEL_PARAMS, gemmKernelName, gemmKernelSource } from "./kernelSource.ts";
+import { usableSms } from "./resolveConfig.ts";
 import { checkOperand, type OperandRule } from "./operands.ts";
 
 /** The device tensors of one call. `groupedLayout` is mIndices (contiguous) or maskedM (masked). */
@@ -44,6 +45,14 @@ export interface GemmOperands {
   d: Tensor;
   c?: Tensor | undefined;
   groupedLayout?: Tensor | undefined;
+}
+
+/** How a plan is built besides its problem and configuration. */
+export interface GemmPlanBuild {
+  /** Test-only: the kernel variant without the promotion. */
+  singleLevel?: boolean;
+  /** At most this many SMs for the persistent grid (PlanOptions.maxSms); default all of the device's. */
+  maxSms?: number;
 }
 
 type MapName = "tmap_a" | "tmap_b" | "tmap_sfa" | "tmap_d";
@@ -73,15 +82,22 @@ export class GemmPlan {
   private disposed = false;
 
   /**
-   * @param singleLevel test-only kernel variant without the promotion (see kernelSource.ts).
-   * @throws CompileError, CudaError, LibraryNotFoundError while building the kernel.
+   * @param build.singleLevel test-only kernel variant without the promotion (see kernelSource.ts).
+   * @param build.maxSms the SMs the grid may occupy (PlanOptions.maxSms); default all of the device's.
+   * @throws InvalidArgumentError for a maxSms outside 1..the device's SM count or below the cluster size;
+   *   CompileError, CudaError, LibraryNotFoundError while building the kernel.
    */
   constructor(
     readonly device: Device,
     readonly problem: Readonly<GemmProblem>,
     readonly config: Readonly<KernelConfig>,
-    singleLevel = false,
+    build: GemmPlanBuild = {},
   ) {
+    const singleLevel = build.singleLevel ?? false;
+    const clusterSize = config.clusterM * config.clusterN;
+    // Checked before anything is compiled or allocated.
+    const maxCtas = Math.floor(usableSms(device, build.maxSms) / clusterSize) * clusterSize;
+    if (maxCtas === 0) throw new InvalidArgumentError("options.maxSms", `must allow one cluster of ${clusterSize} CTAs`, build.maxSms);
     const p = problem;
     const g = p.numGroups;
     this.groups = g;
@@ -123,8 +139,6 @@ export class GemmPlan {
     };
     if (!cfg.tmaStore) this.args.set("tmap_d", ZERO_MAP);
 
-    const clusterSize = cfg.clusterM * cfg.clusterN;
-    const maxCtas = Math.floor(device.smCount / clusterSize) * clusterSize;
     const nUnits = Math.ceil(Math.ceil(p.n / cfg.blockN) / cfg.clusterN);
     const mUnits = Math.ceil(Math.ceil(p.m / cfg.blockM) / cfg.clusterM);
     const units = (masked ? g : 1) * mUnits * nUnits;

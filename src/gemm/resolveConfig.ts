@@ -8,8 +8,21 @@ import type { Device } from "../runtime/device.ts";
 import { HOPPER_MAX_SHARED_BYTES, PIPELINED_MAX_BLOCK_N, pipelinedPromotionFits, sharedMemoryBytes, splitLastRoundFits, splitLastRoundFor, type DeviceLimits, type GemmProblem, type KernelConfig } from "./config.ts";
 import { pipelinedPromotionFor, selectConfig, stagesFor, twoWaveClusterFits } from "./heuristics.ts";
 
-export function deviceLimits(device: Device): DeviceLimits {
-  return { numSms: device.smCount, maxSharedBytes: Math.min(device.maxSharedMemoryPerBlockOptin, HOPPER_MAX_SHARED_BYTES) };
+/** What the heuristics see of `device`, with at most `maxSms` of its SMs (the plan option; default all). */
+export function deviceLimits(device: Device, maxSms?: number): DeviceLimits {
+  return { numSms: usableSms(device, maxSms), maxSharedBytes: Math.min(device.maxSharedMemoryPerBlockOptin, HOPPER_MAX_SHARED_BYTES) };
+}
+
+/**
+ * The SMs a plan may occupy: `maxSms` (PlanOptions.maxSms) checked against the device, or all of them.
+ * @throws InvalidArgumentError for anything but an integer from 1 to the device's SM count.
+ */
+export function usableSms(device: Device, maxSms?: number): number {
+  if (maxSms === undefined) return device.smCount;
+  if (!Number.isInteger(maxSms) || maxSms < 1 || maxSms > device.smCount) {
+    throw new InvalidArgumentError("options.maxSms", `must be an integer from 1 to the device's SM count (${device.smCount})`, maxSms);
+  }
+  return maxSms;
 }
 
 export function resolveConfig(p: GemmProblem, limits: DeviceLimits, override: Partial<KernelConfig> = {}): KernelConfig {
@@ -39,6 +52,9 @@ export function resolveConfig(p: GemmProblem, limits: DeviceLimits, override: Pa
   }
   if (merged.splitLastRound && !splitLastRoundFits(p.gemmType, merged)) {
     throw new InvalidArgumentError("config.splitLastRound", "splits the last round of masked layouts, and of dense ones with BLOCK_N <= 128, without a cluster and with BLOCK_M <= 128", merged);
+  }
+  if (merged.clusterM * merged.clusterN > limits.numSms) {
+    throw new InvalidArgumentError("config", `a cluster of ${merged.clusterM * merged.clusterN} CTAs needs at least as many SMs; maxSms allows ${limits.numSms}`, merged);
   }
   if (merged.clusterM > 1 && merged.clusterN > 1) throw new InvalidArgumentError("config", "a cluster shares A (clusterN) or B (clusterM), not both", merged);
   if (merged.clusterM > 1 && p.gemmType === "contiguous") {

@@ -15,6 +15,9 @@ export const MAX_EXTENT = 2 ** 31 - 1;
 
 const extent = (min: number) => z.number().int().min(min).max(MAX_EXTENT);
 
+/** PlanOptions.maxSms; its upper bound, the device's SM count, is checked when the plan is built. */
+export const maxSmsSchema = z.number().int().min(1);
+
 export const kernelConfigOverrideSchema = z
   .object({
     blockM: z.union([z.literal(64), z.literal(128), z.literal(256)]),
@@ -47,6 +50,7 @@ export const denseShapeSchema = z
 export const planOptionsSchema = z
   .object({
     config: kernelConfigOverrideSchema.optional(),
+    maxSms: maxSmsSchema.optional(),
     /** Test-only: the kernel variant without promotion. */
     singleLevelForTest: z.boolean().optional(),
   })

@@ -212,6 +212,24 @@ describe("selectConfig", () => {
     expect(() => selectConfig(dense(4096, 4096, 7168), { numSms: 132, maxSharedBytes: 20_000 })).toThrow(/no kernel configuration fits/);
   });
 
+  test("fewer SMs (PlanOptions.maxSms): the candidates are the full device's minus the clusters that no longer fit", () => {
+    const name = (c: KernelConfig): string => JSON.stringify(c);
+    for (const p of problems()) {
+      const full = new Set(candidateConfigs(p, H200).map(name));
+      for (const numSms of [1, 2, 3, 7, 66, 131]) {
+        const limits = { ...H200, numSms };
+        const fewer = candidateConfigs(p, limits);
+        // A subset, so the reachable set compiled by CI (test/cpu/gemm-reachable-compile.test.ts) covers them.
+        for (const c of fewer) expect(full.has(name(c))).toBe(true);
+        for (const c of fewer) expect(c.clusterM * c.clusterN).toBeLessThanOrEqual(numSms);
+        expect(fewer.length).toBe(numSms >= 2 ? full.size : [...full].filter((c) => !c.includes('"clusterM":2') && !c.includes('"clusterN":2')).length);
+        const chosen = selectConfig(p, limits);
+        kernelAccepts(p, chosen);
+        expect(Number.isFinite(estimateSeconds(p, chosen, limits))).toBe(true);
+      }
+    }
+  });
+
   test("contiguous 256-row tiles have the staging tile's space with or without the TMA store (wave 0 waits there); others only with it", () => {
     const staging = 256 * 128 * 2;
     const contiguous = { gemmType: "contiguous", k: 7168 } as const;
@@ -239,6 +257,13 @@ describe("resolveConfig (overrides)", () => {
     const c = resolveConfig(p, H200, { blockM: 64, blockN: 64 });
     expect(c.blockM).toBe(64);
     expect(c.numStages).toBe(maxStages(64, 64, p, c.tmaStore, H200, c.scaleBSource));
+  });
+
+  test("a cluster larger than maxSms allows is refused by name", () => {
+    const p = dense(4096, 4096, 7168);
+    expect(() => resolveConfig(p, { ...H200, numSms: 1 }, { clusterN: 2 })).toThrow(InvalidArgumentError);
+    expect(() => resolveConfig(p, { ...H200, numSms: 1 }, { clusterN: 2 })).toThrow(/config: a cluster of 2 CTAs needs at least as many SMs; maxSms allows 1/);
+    expect(resolveConfig(p, { ...H200, numSms: 2 }, { clusterN: 2 }).clusterN).toBe(2);
   });
 
   test("overrides the kernel cannot take are refused with the rule", () => {

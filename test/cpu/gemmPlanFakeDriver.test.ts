@@ -2,7 +2,7 @@
  * What a dense plan hands the driver, checked against a fake libcuda (fixtures/fakeCuda.c): the
  * expect-tx byte count matches the (shrunk) boxes it encodes — a mismatch would hang the kernel — and
  * a warm call with the same buffers re-encodes no tensor map, while a strided view re-encodes only
- * its own map with its row stride.
+ * its own map with its row stride; maxSms caps the grid it launches.
  */
 import { beforeAll, describe, expect, test } from "bun:test";
 import { cCompiler, runAgainstFakeDriver } from "../support/fakeDriver.ts";
@@ -27,6 +27,17 @@ describe.skipIf(skip)("GemmPlan against a fake libcuda", () => {
   test("the first call encodes the four maps; a warm call with the same buffers encodes none", () => {
     expect(r.firstEncodes).toBe(4);
     expect(r.warmEncodes).toBe(0);
+  });
+
+  test("maxSms caps the persistent grid (whole clusters), for dense and masked plans; the default is every SM", () => {
+    expect(r.maxSmsGrid).toEqual({ plan: 7, launched: 7 });
+    expect(r.maxSmsClusterGrid).toBe(6);
+    expect(r.defaultGrid).toBe(132);
+    expect(r.maskedMaxSmsGrid).toBe(5);
+  });
+
+  test("maxSms outside 1..the SM count, or below a cluster's size, is refused naming the option", () => {
+    expect(r.maxSmsRefusals).toEqual(["options.maxSms", "options.maxSms", "options.maxSms", "config"]);
   });
 
   test("a strided view of A re-encodes only A's map, with the view's address and row stride", () => {

@@ -413,6 +413,21 @@ describe.skipIf(!gpu.ok)("grouped GEMMs on the GPU", () => {
       }
     });
 
+    test("maxSms = 33: the split last round on a smaller grid (each case's tiles leave a different remainder)", () => {
+      const G = 2, mMax = 512, n = 1024, k = 7168;
+      using inputs = maskedInputs(device, G, mMax, n, k);
+      const config: ConfigOverride = { blockM: 128, blockN: 128, clusterM: 1, clusterN: 1 };
+      using plan = planMGroupedFp8GemmNtMasked(device, { mMax, n, k, numGroups: G, expectedM: mMax }, { maxSms: 33, config });
+      expect(plan.plan.gridSize).toBe(33);
+      expect(plan.config.splitLastRound).toBe(true);
+      // 8 n-blocks of 128 on 33 CTAs: 40 tiles leave 7 (4 parts), 16 are all left over (2 parts), 64 leave 31 (not split).
+      for (const maskedM of [[512, 128], [128, 100], [512, 512]]) {
+        const r = runMasked(device, inputs, maskedM, plan);
+        report(`maxSms 33, maskedM ${maskedM.join(",")}`, r);
+        expectGood(r);
+      }
+    });
+
     test("BLOCK_M = 64 and a 2-CTA cluster sharing B", () => {
       const G = 3, mMax = 300, n = 512, k = 1024;
       using inputs = maskedInputs(device, G, mMax, n, k);
