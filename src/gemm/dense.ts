@@ -59,7 +59,8 @@ export interface Fp8GemmNtArgs {
  * checks and the launch, and can be captured in a CUDA graph.
  *
  * @throws InvalidArgumentError for a shape or option that breaks a rule (the error names it; e.g.
- *   maxSms above the device's SM count); CompileError / LibraryNotFoundError / CudaError while
+ *   maxSms above the device's SM count, or a config override whose cluster holds more CTAs than
+ *   maxSms allows, refused as `config`); CompileError / LibraryNotFoundError / CudaError while
  *   building the kernel.
  */
 export function planFp8GemmNt(device: Device, shape: Fp8GemmNtShape, options: PlanOptions = {}): GemmPlan {

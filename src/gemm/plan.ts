@@ -84,8 +84,10 @@ export class GemmPlan {
   /**
    * @param build.singleLevel test-only kernel variant without the promotion (see kernelSource.ts).
    * @param build.maxSms the SMs the grid may occupy (PlanOptions.maxSms); default all of the device's.
-   * @throws InvalidArgumentError for a maxSms outside 1..the device's SM count or below the cluster size;
-   *   CompileError, CudaError, LibraryNotFoundError while building the kernel.
+   * @throws InvalidArgumentError for a maxSms outside 1..the device's SM count or below the cluster size
+   *   (the plan functions refuse the latter earlier, as `config`, through resolveConfig; this check
+   *   guards a configuration built by hand); CompileError, CudaError, LibraryNotFoundError while
+   *   building the kernel.
    */
   constructor(
     readonly device: Device,

@@ -34,8 +34,10 @@ interface CaseOptions {
   singleLevel?: boolean;
   /** Scales constant along K (the single-level variant is only defined then). */
   uniformAlongK?: boolean;
-  /** PlanOptions.maxSms; the case also checks the plan's grid against it. */
+  /** PlanOptions.maxSms. */
   maxSms?: number;
+  /** The grid (CTAs) the plan must launch. */
+  grid?: number;
 }
 
 interface CaseResult {
@@ -58,7 +60,7 @@ function runDense(device: Device, m: number, n: number, k: number, o: CaseOption
   const sfb = scalesFor(numBlocks(n), kBlocks, o.uniformAlongK ?? false);
   const c = o.accumulate ? Float32Array.from({ length: m * n }, () => Math.random() * 2 - 1) : undefined;
   const plan = planFp8GemmNt(device, { m, n, k, outDtype, accumulate: o.accumulate ?? false }, { config: o.config, singleLevelForTest: o.singleLevel, maxSms: o.maxSms });
-  if (o.maxSms !== undefined) expect(plan.gridSize).toBeLessThanOrEqual(o.maxSms);
+  if (o.grid !== undefined) expect(plan.gridSize).toBe(o.grid);
   using aT = Tensor.fromHost(device, a, [m, k], "e4m3");
   using bT = Tensor.fromHost(device, b, [n, k], "e4m3");
   using sfaT = Tensor.fromHost(device, scalesToTmaAligned(sfaLogical, m, kBlocks), [kBlocks, alignedM(m)], "f32");
@@ -135,10 +137,10 @@ describe.skipIf(!gpu.ok)("fp8GemmNt on the GPU", () => {
     ["split last round: FP32 output with D = C + A·Bᵀ (C added once), 24 tiles in 2 parts, N not a multiple of 128", 300, 1000, 3072, { outDtype: "f32", accumulate: true, config: { blockM: 128, blockN: 128, clusterM: 1, clusterN: 1, splitLastRound: true } }],
     ["split last round: BLOCK_M = 64, serial promotion, 40 tiles in 3 parts of 12 k-blocks", 128, 2560, 4608, { config: { blockM: 64, blockN: 128, clusterM: 1, clusterN: 1, pipelinedPromotion: false, splitLastRound: true } }],
     // maxSms: fewer CTAs walk more rounds; a split last round on a grid of 50 (155 tiles: 3 rounds, 5 left in 4 parts).
-    ["maxSms = 7: 7 CTAs walk 160 tiles of 128 x 128", 640, 4096, 2048, { maxSms: 7, config: { blockM: 128, blockN: 128, clusterM: 1, clusterN: 1 } }],
-    ["maxSms = 5 with a 2-CTA cluster sharing A (a grid of 4)", 300, 1000, 1024, { maxSms: 5, config: { blockM: 64, blockN: 64, clusterM: 1, clusterN: 2 } }],
-    ["maxSms = 50, split last round: 155 tiles, 5 left over in 4 parts", 640, 3968, 7168, { maxSms: 50, config: { blockM: 128, blockN: 128, clusterM: 1, clusterN: 1, splitLastRound: true } }],
-    ["maxSms = 1: one CTA, the heuristics' choice", 200, 1000, 512, { maxSms: 1 }],
+    ["maxSms = 7: 7 CTAs walk 160 tiles of 128 x 128", 640, 4096, 2048, { maxSms: 7, grid: 7, config: { blockM: 128, blockN: 128, clusterM: 1, clusterN: 1 } }],
+    ["maxSms = 5 with a 2-CTA cluster sharing A (a grid of 4)", 300, 1000, 1024, { maxSms: 5, grid: 4, config: { blockM: 64, blockN: 64, clusterM: 1, clusterN: 2 } }],
+    ["maxSms = 50, split last round: 155 tiles, 5 left over in 4 parts", 640, 3968, 7168, { maxSms: 50, grid: 50, config: { blockM: 128, blockN: 128, clusterM: 1, clusterN: 1, splitLastRound: true } }],
+    ["maxSms = 1: one CTA, the heuristics' choice", 200, 1000, 512, { maxSms: 1, grid: 1 }],
     ["FP32 output", 129, 1000, 1024, { outDtype: "f32" }],
     ["FP32 output with D = C + A·Bᵀ", 129, 1000, 1024, { outDtype: "f32", accumulate: true }],
   ];
