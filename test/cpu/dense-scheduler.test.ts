@@ -7,7 +7,7 @@
  */
 import { beforeAll, describe, expect, test } from "bun:test";
 import { nvccPath } from "./../support/compilers.ts";
-import { buildHostFixture, runHostFixture } from "./../support/hostFixture.ts";
+import { buildHostFixture, runHostFixture, unitsPerCtaWithPartLast } from "./../support/hostFixture.ts";
 
 const nvcc = nvccPath();
 if (nvcc === undefined) console.warn("skipping the dense scheduler's host build: no nvcc");
@@ -67,13 +67,7 @@ function checkWalk(variant: Variant, m: number, ctas: number): number {
   }
 
   // Per CTA: at most one part, only as the last unit; loads within one unit of each other.
-  const perCta = Array.from({ length: ctas }, () => [] as Unit[]);
-  for (const u of units) perCta[u.cta]!.push(u);
-  for (const us of perCta) {
-    const parts = us.filter((u) => u.parts > 1);
-    expect(parts.length).toBeLessThanOrEqual(1);
-    if (parts.length === 1) expect(us.at(-1)).toBe(parts[0]);
-  }
+  const perCta = unitsPerCtaWithPartLast(units, ctas);
   const counts = perCta.map((us) => us.length);
   expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(1);
 

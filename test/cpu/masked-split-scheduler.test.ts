@@ -6,7 +6,7 @@
  */
 import { beforeAll, describe, expect, test } from "bun:test";
 import { nvccPath } from "./../support/compilers.ts";
-import { buildHostFixture, runHostFixture } from "./../support/hostFixture.ts";
+import { buildHostFixture, runHostFixture, unitsPerCtaWithPartLast } from "./../support/hostFixture.ts";
 
 const nvcc = nvccPath();
 if (nvcc === undefined) console.warn("skipping the masked split scheduler's host build: no nvcc");
@@ -76,13 +76,7 @@ function checkWalk(units: Unit[], kBlocks: number, mMax: number, ctas: number, m
     // Split tiles are exactly the left-over ones, and whole rounds before them are whole tiles.
     expect(units.filter((u) => u.parts > 1).length).toBe(parts * leftOver);
   }
-  // At most one part per CTA, as its last unit.
-  for (let cta = 0; cta < ctas; ++cta) {
-    const mine = units.filter((u) => u.cta === cta);
-    const split = mine.filter((u) => u.parts > 1);
-    expect(split.length).toBeLessThanOrEqual(1);
-    if (split.length === 1) expect(mine.at(-1)).toBe(split[0] as Unit);
-  }
+  unitsPerCtaWithPartLast(units, ctas);
   return parts;
 }
 

@@ -2,6 +2,7 @@
  * Host builds of kernel headers for CPU tests: a fixture program under test/cpu/fixtures, compiled
  * with nvcc against cuda/ (the scheduler code is `__host__ __device__`), run, its stdout parsed as JSON.
  */
+import { expect } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,4 +26,25 @@ export function runHostFixture<T>(exe: string, args: string[] = []): T {
   const run = Bun.spawnSync([exe, ...args]);
   if (run.exitCode !== 0) throw new Error(`fixture exited ${run.exitCode}: ${run.stderr.toString()}`);
   return JSON.parse(run.stdout.toString()) as T;
+}
+
+/** A scheduler unit as the host fixtures print it: its CTA and how many parts its tile was split into. */
+export interface WalkedUnit {
+  cta: number;
+  parts: number;
+}
+
+/**
+ * Groups a walk's units by CTA (in walk order) and checks the split rule the workspace relies on:
+ * each CTA takes at most one part of a split tile, and only as its last unit.
+ */
+export function unitsPerCtaWithPartLast<U extends WalkedUnit>(units: U[], ctas: number): U[][] {
+  const perCta = Array.from({ length: ctas }, () => [] as U[]);
+  for (const u of units) perCta[u.cta]!.push(u);
+  for (const us of perCta) {
+    const parts = us.filter((u) => u.parts > 1);
+    expect(parts.length).toBeLessThanOrEqual(1);
+    if (parts.length === 1) expect(us.at(-1)).toBe(parts[0]);
+  }
+  return perCta;
 }
