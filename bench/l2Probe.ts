@@ -11,7 +11,9 @@
  * ("clean") — so the difference is what the dirty lines cost. Rows: the per-token casts of the
  * quant suite, plain device-to-device copies of the same bytes and of 2 GiB, and the bf16 cast's own
  * traffic without its arithmetic (2 bytes read and 1 written per element: what the cast's mix of reads
- * and writes costs at best), grid-stride and one-shot.
+ * and writes costs at best), grid-stride and one-shot, and the bf16 cast built with RN(x * (1 / scale))
+ * in place of the exact quotient (what the policy's correctly rounded division costs; its codes differ
+ * from the reference's where the quotient lies within an ulp of an e4m3 rounding midpoint).
  */
 import { parseArgs } from "node:util";
 import { getKernel } from "../src/jit/jit.ts";
@@ -22,6 +24,8 @@ import { DeviceBuffer, copyDeviceToDevice, memsetD32 } from "../src/runtime/memo
 import { Stream } from "../src/runtime/stream.ts";
 import { Tensor } from "../src/tensor/tensor.ts";
 import { planQuantizePerToken, type QuantInputDType } from "../src/quant/quantize.ts";
+import { QUANT_KERNELS, QUANT_THREADS, perTokenGrid, quantKernelSource } from "../src/quant/kernels.ts";
+import { alignedM, QUANT_BLOCK } from "../src/quant/layout.ts";
 import { COPY_BYTES } from "./copyBandwidth.ts";
 import { gbps, median } from "./metrics.ts";
 import { quantBytes, randomInput } from "./quant.ts";
@@ -107,6 +111,33 @@ function castRow(m: number, k: number, dtype: QuantInputDType): Row {
   };
 }
 
+// The library's quantization unit with quotient_rn reduced to its first product (cuda/bungemm/quant.cuh).
+const PRODUCT_SOURCE = `#define BUNGEMM_PROBE_QUOTIENT_BY_PRODUCT 1\n${quantKernelSource()}`;
+
+function productCastRow(m: number, k: number): Row {
+  const dims = [m, k];
+  const plan = planQuantizePerToken(dims, "bf16");
+  const x = Tensor.fromHost(device, randomInput(m * k, "bf16"), dims, "bf16");
+  const out = plan.allocateOutputs(device);
+  const spec = QUANT_KERNELS.perTokenBf16;
+  const fn = getKernel(device, { name: spec.entry, source: PRODUCT_SOURCE });
+  const args = new KernelArgs(spec.fields);
+  const values = { x: x.ptr, out: out.data.ptr, scales: out.scales.ptr, rows: m, k, numGroups: 1, xRowStride: k };
+  for (const [name, value] of Object.entries(values)) args.set(name, value);
+  const ctas = perTokenGrid(1, alignedM(m), Math.ceil(k / QUANT_BLOCK));
+  const launch = { grid: [ctas, 1, 1] as [number, number, number], block: [QUANT_THREADS, 1, 1] as [number, number, number], sharedBytes: 0, stream };
+  return {
+    label: `per-token bf16 [${m}, ${k}], quotient by one product (probe, the same grid)`,
+    bytes: quantBytes({ kind: "quant-token", rows: m, k, dtype: "bf16" }),
+    run: () => launchKernel(fn, launch, args),
+    dispose: () => {
+      x.dispose();
+      out.data.dispose();
+      out.scales.dispose();
+    },
+  };
+}
+
 function copyRow(label: string, bytesEachWay: number): Row {
   const src = DeviceBuffer.alloc(device, bytesEachWay);
   const dst = DeviceBuffer.alloc(device, bytesEachWay);
@@ -144,6 +175,7 @@ function truncateRow(m: number, k: number, gridStride: boolean): Row {
 const castBytes = quantBytes({ kind: "quant-token", rows: 4096, k: 7168, dtype: "bf16" });
 const rows: Row[] = [
   castRow(4096, 7168, "bf16"),
+  productCastRow(4096, 7168),
   copyRow(`copy of the same bytes (${(castBytes / 2 / 1e6).toFixed(0)} MB each way)`, Math.round(castBytes / 2) & ~255),
   truncateRow(4096, 7168, false),
   truncateRow(4096, 7168, true),

@@ -111,6 +111,11 @@ __device__ __forceinline__ float abs_max16(const float (&v)[kValuesPerLane]) {
 // and the same e4m3 code below that; NaN stays NaN. Not for ±Inf (the residual is NaN): lanes
 // holding one take quantize16_div. Proof: test/cpu/fixtures/quantDivision.c, docs/quantization.md.
 __device__ __forceinline__ float quotient_rn(float x, float scale, float rcp) {
+#ifdef BUNGEMM_PROBE_QUOTIENT_BY_PRODUCT
+  // bench/l2Probe.ts only: the cast with RN(x * rcp) in place of the exact quotient, to time what
+  // the correction costs. Not bit-exact with the reference, never in the library's source.
+  return __fmul_rn(x, rcp);
+#endif
   const float q = __fmul_rn(x, rcp);
   const float e = __fmaf_rn(q, scale, -x);
   return copysignf(__fmaf_rn(-e, rcp, q), x);
