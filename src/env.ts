@@ -33,21 +33,21 @@ const nonEmpty = (v: string | undefined): string | undefined => (v === undefined
 
 /** Reads the settings from `process.env` (or the given map). Cheap; not cached, so tests can vary them. */
 export function readSettings(env: Record<string, string | undefined> = process.env): Settings {
-  const compiler = (env.BUNGEMM_COMPILER ?? "auto").toLowerCase();
+  const compiler = (env["BUNGEMM_COMPILER"] ?? "auto").toLowerCase();
   if (compiler !== "nvrtc" && compiler !== "nvcc" && compiler !== "auto") {
-    throw new Error(`BUNGEMM_COMPILER must be nvrtc, nvcc or auto (got ${JSON.stringify(env.BUNGEMM_COMPILER)})`);
+    throw new Error(`BUNGEMM_COMPILER must be nvrtc, nvcc or auto (got ${JSON.stringify(env["BUNGEMM_COMPILER"])})`);
   }
-  const xdg = nonEmpty(env.XDG_CACHE_HOME);
+  const xdg = nonEmpty(env["XDG_CACHE_HOME"]);
   return {
-    cacheDir: nonEmpty(env.BUNGEMM_CACHE_DIR) ?? join(xdg ?? join(homedir(), ".cache"), "bungemm"),
+    cacheDir: nonEmpty(env["BUNGEMM_CACHE_DIR"]) ?? join(xdg ?? join(homedir(), ".cache"), "bungemm"),
     compiler,
-    printCompile: truthy(env.BUNGEMM_PRINT_COMPILE),
-    libcudaPath: nonEmpty(env.BUNGEMM_LIBCUDA),
-    libnvrtcPath: nonEmpty(env.BUNGEMM_LIBNVRTC),
-    libcublasLtPath: nonEmpty(env.BUNGEMM_LIBCUBLASLT),
-    nvccPath: nonEmpty(env.BUNGEMM_NVCC),
-    cudaHome: nonEmpty(env.CUDA_HOME) ?? nonEmpty(env.CUDA_PATH),
-    debugChecks: truthy(env.BUNGEMM_DEBUG_CHECKS),
-    lineInfo: truthy(env.BUNGEMM_LINEINFO),
+    printCompile: truthy(env["BUNGEMM_PRINT_COMPILE"]),
+    libcudaPath: nonEmpty(env["BUNGEMM_LIBCUDA"]),
+    libnvrtcPath: nonEmpty(env["BUNGEMM_LIBNVRTC"]),
+    libcublasLtPath: nonEmpty(env["BUNGEMM_LIBCUBLASLT"]),
+    nvccPath: nonEmpty(env["BUNGEMM_NVCC"]),
+    cudaHome: nonEmpty(env["CUDA_HOME"]) ?? nonEmpty(env["CUDA_PATH"]),
+    debugChecks: truthy(env["BUNGEMM_DEBUG_CHECKS"]),
+    lineInfo: truthy(env["BUNGEMM_LINEINFO"]),
   };
 }

@@ -52,6 +52,7 @@ export {
   type PlanOptions,
   type GemmOperands,
   type KernelConfig,
+  type KernelConfigOverride,
   type GemmProblem,
   type OutDType,
   type MGroupedContiguousArgs,

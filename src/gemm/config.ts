@@ -28,7 +28,7 @@ export interface GemmProblem {
   /** FP32 output only: D = C + A·Bᵀ. */
   accumulate: boolean;
   /** Masked only: the expected number of real rows per group, used to choose tiles. */
-  expectedM?: number;
+  expectedM?: number | undefined;
 }
 
 export interface KernelConfig {
@@ -67,6 +67,9 @@ export interface KernelConfig {
    */
   splitLastRound: boolean;
 }
+
+/** Fields of a KernelConfig a caller may set (PlanOptions.config); a field given as `undefined` counts as not given. */
+export type KernelConfigOverride = { [F in keyof KernelConfig]?: KernelConfig[F] | undefined };
 
 /**
  * Whether `splitLastRound` is allowed: dense or masked layouts, no cluster, one wave of rows; dense

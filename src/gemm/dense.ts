@@ -5,7 +5,7 @@ import type { Device } from "../runtime/device.ts";
 import type { Stream } from "../runtime/stream.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { InvalidArgumentError } from "../errors.ts";
-import type { KernelConfig, OutDType } from "./config.ts";
+import type { KernelConfigOverride, OutDType } from "./config.ts";
 import { GemmPlan } from "./plan.ts";
 import { deviceLimits, resolveConfig } from "./resolveConfig.ts";
 import { denseShapeSchema, parseOrThrow, planOptionsSchema } from "./schema.ts";
@@ -16,23 +16,23 @@ export interface Fp8GemmNtShape {
   /** A multiple of 16, at most 131072. */
   k: number;
   /** Default "bf16". */
-  outDtype?: OutDType;
+  outDtype?: OutDType | undefined;
   /** D = C + A·Bᵀ (FP32 output only). Default false. */
-  accumulate?: boolean;
+  accumulate?: boolean | undefined;
 }
 
 export interface PlanOptions {
   /** Override fields of the heuristics' configuration (tuning and tests). */
-  config?: Partial<Omit<KernelConfig, "tmaStore">>;
+  config?: Omit<KernelConfigOverride, "tmaStore"> | undefined;
   /**
    * Run on at most this many SMs: an integer from 1 to the device's SM count (default all). The
    * kernel is persistent, one CTA per SM, so its grid shrinks to this many CTAs (whole clusters) and
    * the heuristics choose tiles for them; the other SMs stay free for kernels running beside the
    * GEMM on other streams (communication, for instance).
    */
-  maxSms?: number;
+  maxSms?: number | undefined;
   /** Test-only: the kernel variant without promotion (valid only when scales are constant along K). */
-  singleLevelForTest?: boolean;
+  singleLevelForTest?: boolean | undefined;
 }
 
 /**
@@ -50,7 +50,7 @@ export interface Fp8GemmNtArgs {
   b: Tensor;
   sfb: Tensor;
   d: Tensor;
-  c?: Tensor;
+  c?: Tensor | undefined;
 }
 
 /**

@@ -22,7 +22,7 @@
 import type { Device } from "../runtime/device.ts";
 import { checkStream, type Stream } from "../runtime/stream.ts";
 import type { Tensor } from "../tensor/tensor.ts";
-import type { GemmProblem, KernelConfig } from "./config.ts";
+import type { GemmProblem, KernelConfig, KernelConfigOverride } from "./config.ts";
 import { checkMIndices, checkMaskedM, debugChecksDefault, readIndices } from "./groupedChecks.ts";
 import {
   contiguousShapeOf,
@@ -60,19 +60,19 @@ export interface MGroupedMaskedShape {
   k: number;
   numGroups: number;
   /** Host hint: the number of real rows a group usually has; chooses the tile shape. Default mMax. */
-  expectedM?: number;
+  expectedM?: number | undefined;
 }
 
 export interface GroupedPlanOptions {
   /** Override fields of the heuristics' configuration (tuning and tests). */
-  config?: Partial<Omit<KernelConfig, "tmaStore">>;
+  config?: Omit<KernelConfigOverride, "tmaStore"> | undefined;
   /** Run on at most this many SMs (1 to the device's SM count; default all): see PlanOptions.maxSms. */
-  maxSms?: number;
+  maxSms?: number | undefined;
   /**
    * Copy mIndices / maskedM to the host before every launch (synchronising the stream) and throw
    * DeviceDataError for out-of-range values. Default: BUNGEMM_DEBUG_CHECKS. Not for CUDA graphs.
    */
-  debugChecks?: boolean;
+  debugChecks?: boolean | undefined;
 }
 
 /**
@@ -240,9 +240,9 @@ export function planMGroupedFp8GemmNtMasked(device: Device, shape: MGroupedMaske
 }
 
 export interface GroupedCallOptions {
-  stream?: Stream;
+  stream?: Stream | undefined;
   /** See GroupedPlanOptions.debugChecks. */
-  debugChecks?: boolean;
+  debugChecks?: boolean | undefined;
 }
 
 const contiguousPlans = new Map<string, MGroupedContiguousPlan>();

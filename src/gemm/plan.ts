@@ -50,9 +50,9 @@ export interface GemmOperands {
 /** How a plan is built besides its problem and configuration. */
 export interface GemmPlanBuild {
   /** Test-only: the kernel variant without the promotion. */
-  singleLevel?: boolean;
+  singleLevel?: boolean | undefined;
   /** At most this many SMs for the persistent grid (PlanOptions.maxSms); default all of the device's. */
-  maxSms?: number;
+  maxSms?: number | undefined;
 }
 
 type MapName = "tmap_a" | "tmap_b" | "tmap_sfa" | "tmap_d";
@@ -74,7 +74,6 @@ export class GemmPlan {
   private readonly rules: Record<"a" | "sfa" | "b" | "sfb" | "d", OperandRule> & { c?: OperandRule; groupedLayout?: OperandRule };
   /** Each map's spec and the address and row stride it was last encoded for (re-encoded only when they move). */
   private readonly maps: Record<MapName, { spec: TensorMapSpec; lastAddress: bigint; lastRowStride: number }>;
-  private readonly groups: number;
   /** The split-K partial sums and tile counters (counters zero between launches), when the config splits. */
   private readonly splitWorkspace: DeviceBuffer | undefined;
   /** The argument block holds a graph's own workspace (the last launch was captured), not the plan's. */
@@ -102,7 +101,6 @@ export class GemmPlan {
     if (maxCtas === 0) throw new InvalidArgumentError("options.maxSms", `must allow one cluster of ${clusterSize} CTAs`, build.maxSms);
     const p = problem;
     const g = p.numGroups;
-    this.groups = g;
     const kb = numKBlocks(p.k), nb = Math.ceil(p.n / 128);
     const masked = p.gemmType === "masked", grouped = p.gemmType !== "dense";
     const rowsA = masked ? g * p.m : p.m; // rows of the 2-D views of A and D

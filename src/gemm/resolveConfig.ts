@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError } from "../errors.ts";
 import type { Device } from "../runtime/device.ts";
-import { HOPPER_MAX_SHARED_BYTES, PIPELINED_MAX_BLOCK_N, pipelinedPromotionFits, sharedMemoryBytes, splitLastRoundFits, splitLastRoundFor, type DeviceLimits, type GemmProblem, type KernelConfig } from "./config.ts";
+import { HOPPER_MAX_SHARED_BYTES, PIPELINED_MAX_BLOCK_N, pipelinedPromotionFits, sharedMemoryBytes, splitLastRoundFits, splitLastRoundFor, type DeviceLimits, type GemmProblem, type KernelConfig, type KernelConfigOverride } from "./config.ts";
 import { pipelinedPromotionFor, selectConfig, stagesFor, twoWaveClusterFits } from "./heuristics.ts";
 
 /** What the heuristics see of `device`, with at most `maxSms` of its SMs (the plan option; default all). */
@@ -25,9 +25,12 @@ export function usableSms(device: Device, maxSms?: number): number {
   return maxSms;
 }
 
-export function resolveConfig(p: GemmProblem, limits: DeviceLimits, override: Partial<KernelConfig> = {}): KernelConfig {
+export function resolveConfig(p: GemmProblem, limits: DeviceLimits, override: KernelConfigOverride = {}): KernelConfig {
   const base = selectConfig(p, limits);
-  const merged: KernelConfig = { ...base, ...override };
+  // Not a plain spread: `{ numStages: undefined }` (options built from optional variables) would
+  // replace the heuristics' value with undefined.
+  const given = Object.fromEntries(Object.entries(override).filter(([, value]) => value !== undefined));
+  const merged: KernelConfig = { ...base, ...given };
   if (override.blockM !== undefined || override.blockN !== undefined || override.scaleBSource !== undefined) {
     // Re-derive the stage count for the new tile unless it was given too.
     if (override.numStages === undefined) merged.numStages = stagesFor(p, merged.blockM, merged.blockN, merged.tmaStore, limits, merged.scaleBSource);

@@ -18,7 +18,7 @@ export interface KernelSource {
   /** The generated translation unit. */
   source: string;
   /** Extra `-I` folders after the package's `cuda/`; their files are part of the cache key too. */
-  includeDirs?: readonly string[];
+  includeDirs?: readonly string[] | undefined;
 }
 
 export interface JitStats {

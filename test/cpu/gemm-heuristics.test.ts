@@ -259,6 +259,14 @@ describe("resolveConfig (overrides)", () => {
     expect(c.numStages).toBe(maxStages(64, 64, p, c.tmaStore, H200, c.scaleBSource));
   });
 
+  test("a field given as undefined counts as not given (options built from optional variables)", () => {
+    const p = dense(4096, 7168, 2048);
+    const given = resolveConfig(p, H200, { blockM: 64, blockN: 64 });
+    expect(resolveConfig(p, H200, { blockM: 64, blockN: 64, numStages: undefined, clusterM: undefined, pipelinedPromotion: undefined })).toEqual(given);
+    const every = Object.fromEntries(Object.keys(selectConfig(p, H200)).map((field) => [field, undefined]));
+    expect(resolveConfig(p, H200, every)).toEqual(resolveConfig(p, H200));
+  });
+
   test("a cluster larger than maxSms allows is refused by name", () => {
     const p = dense(4096, 4096, 7168);
     expect(() => resolveConfig(p, { ...H200, numSms: 1 }, { clusterN: 2 })).toThrow(InvalidArgumentError);

@@ -2,11 +2,13 @@
  * What `bun add bungemm` gives a user: the tarball `bun pm pack` makes is unpacked into a fresh
  * project's node_modules (zod linked from this checkout, so no registry is needed) and a script
  * there imports "bungemm". It must see the whole public surface, work without a GPU until the first
- * GPU call, keep internal files behind the package's `exports`, and JIT-compile kernels from the
- * headers it carries itself (the same bytes as this checkout's cuda/, so the same cache keys).
+ * GPU call, keep internal files behind the package's `exports`, JIT-compile kernels from the
+ * headers it carries itself (the same bytes as this checkout's cuda/, so the same cache keys), and
+ * type-check under the strictest compiler settings a user may have: the package ships TypeScript
+ * sources, which `skipLibCheck` does not skip, so their errors would be the user's errors.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readSettings } from "../../src/env.ts";
@@ -132,4 +134,39 @@ console.log(JSON.stringify({ cudaDir: cudaDir(), compiled }));`,
     if (nvcc === undefined) console.warn("package-install: no nvcc, the installed JIT's compile is not tried");
     else expect(seen.compiled).toEqual({ bytes: true, entry: true });
   }, 120_000);
+
+  test("a user's strictest tsconfig type-checks the installed sources (exact optional properties, index signatures, unused names)", () => {
+    const tsc = join(root, "node_modules", ".bin", "tsc");
+    if (!existsSync(tsc)) {
+      console.warn("package-install: TypeScript is not installed here (a runtime-only node_modules); the consumer type check is not run");
+      return;
+    }
+    for (const types of ["bun-types", "@types"]) symlinkSync(join(root, "node_modules", types), join(app, "node_modules", types));
+    const compilerOptions = {
+      target: "ESNext", module: "Preserve", moduleResolution: "bundler", lib: ["ESNext"], types: ["bun-types"], noEmit: true,
+      skipLibCheck: true, allowImportingTsExtensions: true, verbatimModuleSyntax: true, strict: true,
+      noUncheckedIndexedAccess: true, exactOptionalPropertyTypes: true, noPropertyAccessFromIndexSignature: true,
+      noUnusedLocals: true, noUnusedParameters: true, noImplicitReturns: true, noImplicitOverride: true,
+    };
+    writeFileSync(join(app, "tsconfig.json"), JSON.stringify({ compilerOptions, files: ["consumer.ts"] }));
+    // Optional fields filled from optional variables: allowed under exactOptionalPropertyTypes only
+    // where the library's types say `| undefined` (the runtime treats undefined as not given).
+    writeFileSync(
+      join(app, "consumer.ts"),
+      `import { Device, planFp8GemmNt, planMGroupedFp8GemmNtMasked, type GroupedCallOptions, type PlanOptions, type Stream } from "bungemm";
+const maybe: number | undefined = process.argv.length > 9 ? 3 : undefined;
+const stream: Stream | undefined = undefined;
+const options: PlanOptions = { maxSms: maybe, config: { numStages: maybe, blockN: undefined } };
+const call: GroupedCallOptions = { stream, debugChecks: undefined };
+export const plans = () => [
+  planFp8GemmNt(Device.get(0), { m: 1, n: 16, k: 128, outDtype: undefined }, options),
+  planMGroupedFp8GemmNtMasked(Device.get(0), { mMax: 64, n: 128, k: 128, numGroups: 2, expectedM: maybe }),
+  call,
+];
+`,
+    );
+    const result = run([tsc, "-p", "tsconfig.json"], app);
+    expect(result.stdout + result.stderr).toBe("");
+    expect(result.code).toBe(0);
+  }, 60_000);
 });
