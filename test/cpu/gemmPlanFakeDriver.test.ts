@@ -40,6 +40,10 @@ describe.skipIf(skip)("GemmPlan against a fake libcuda", () => {
     expect(r.maxSmsRefusals).toEqual(["options.maxSms", "options.maxSms", "options.maxSms", "config"]);
   });
 
+  test("options and shape fields given as undefined are as if not given (dense and masked plans)", () => {
+    expect(r.undefinedOptions).toEqual({ dense: [true, true, true], masked: [true, true] });
+  });
+
   test("a strided view of A re-encodes only A's map, with the view's address and row stride", () => {
     expect(r.viewEncodes).toBe(1);
     expect(r.viewMap).toEqual({ address: true, stride: 256 + 64, boxRows: 16 });
