@@ -16,6 +16,8 @@
 #         bench = `bun run bench` (writes bench/results/)
 #         sass  = SASS of every cached cubin; per kernel the QGMMA (FP8 wgmma), LDL and STL
 #                 (local memory = spills) instruction counts
+#         probe = `bun bench/l2Probe.ts --rounds 3` (memory-bound transfers after the flush and with L2
+#                 clean; the per-token cast against its own traffic and its exact-quotient variant)
 #         ab    = interleaved A/B of the working tree's kernels against .device/ab/cuda:
 #                 AB_ROUNDS (default 2) rounds of `bun $AB_SCRIPT $AB_ARGS` (default script
 #                 bench/tune.ts; AB_ARGS is shell-quoted), new then old in each round, each side
@@ -143,6 +145,10 @@ extract_cubins() {
   done < <(find "$BUNGEMM_CACHE_DIR" -type f -print0 2>/dev/null)
 }
 
+stage_probe() {
+  bun bench/l2Probe.ts --rounds 3
+}
+
 stage_sass() {
   local cubins=/tmp/bungemm-sass sass="$OUT/sass.txt"
   rm -rf "$cubins"
@@ -205,15 +211,15 @@ stage_ab() {
 }
 
 remote() {
-  [ $# -gt 0 ] || die "remote needs stages: test gputest bench sass ab"
+  [ $# -gt 0 ] || die "remote needs stages: test gputest bench sass probe ab"
   [ -n "${OUT:-}" ] || die "OUT is not set (remote runs on the device machine)"
   setup_remote
   print_machine | tee "$OUT/machine.log"
   local stage rc=0
   for stage in "$@"; do
     case "$stage" in
-      test | gputest | bench | sass | ab) ;;
-      *) die "unknown stage '$stage' (test, gputest, bench, sass, ab)" ;;
+      test | gputest | bench | sass | probe | ab) ;;
+      *) die "unknown stage '$stage' (test, gputest, bench, sass, probe, ab)" ;;
     esac
     echo "== $stage =="
     "stage_$stage" 2>&1 | tee "$OUT/$stage.log"
@@ -237,7 +243,7 @@ case "${1:-}" in
     ;;
   cuda-hash) cuda_hash ;;
   *)
-    echo "usage: bash scripts/device.sh pack | ab-pack REV | cuda-hash | remote STAGE... (stages: test gputest bench sass ab)" >&2
+    echo "usage: bash scripts/device.sh pack | ab-pack REV | cuda-hash | remote STAGE... (stages: test gputest bench sass probe ab)" >&2
     exit 2
     ;;
 esac
