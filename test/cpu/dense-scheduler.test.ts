@@ -7,24 +7,14 @@
  */
 import { beforeAll, describe, expect, test } from "bun:test";
 import { nvccPath } from "./../support/compilers.ts";
-import { buildHostFixture, runHostFixture, unitsPerCtaWithPartLast } from "./../support/hostFixture.ts";
+import { buildHostFixture, runHostFixture, unitsPerCtaWithPartLast, type TileUnit } from "./../support/hostFixture.ts";
 
 const nvcc = nvccPath();
 if (nvcc === undefined) console.warn("skipping the dense scheduler's host build: no nvcc");
 
 type Variant = "plain" | "split" | "clusterM" | "clusterN";
 
-interface Unit {
-  cta: number;
-  mBlock: number;
-  nBlock: number;
-  rows: number;
-  parts: number;
-  part: number;
-  splitTile: number;
-  kbBegin: number;
-  kbEnd: number;
-}
+type Unit = TileUnit;
 
 // The fixture's constants: N = 1100 in 128-column tiles, 128-row tiles, 56 k-blocks.
 const N_BLOCKS = 9;

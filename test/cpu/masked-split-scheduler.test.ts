@@ -6,22 +6,13 @@
  */
 import { beforeAll, describe, expect, test } from "bun:test";
 import { nvccPath } from "./../support/compilers.ts";
-import { buildHostFixture, runHostFixture, unitsPerCtaWithPartLast } from "./../support/hostFixture.ts";
+import { buildHostFixture, runHostFixture, unitsPerCtaWithPartLast, type TileUnit } from "./../support/hostFixture.ts";
 
 const nvcc = nvccPath();
 if (nvcc === undefined) console.warn("skipping the masked split scheduler's host build: no nvcc");
 
-interface Unit {
-  cta: number;
+interface Unit extends TileUnit {
   group: number;
-  mBlock: number;
-  nBlock: number;
-  rows: number;
-  parts: number;
-  part: number;
-  splitTile: number;
-  kbBegin: number;
-  kbEnd: number;
 }
 
 const N_BLOCKS = 8; // N = 1024 in 128-column tiles (the fixture's constants)

@@ -34,6 +34,20 @@ export interface WalkedUnit {
   parts: number;
 }
 
+/** A unit of the schedulers that split a last round (dense and masked fixtures print the same fields). */
+export interface TileUnit extends WalkedUnit {
+  mBlock: number;
+  nBlock: number;
+  rows: number;
+  /** Which part of its split tile (0 when unsplit). */
+  part: number;
+  /** Index of the split tile among the left-over ones. */
+  splitTile: number;
+  /** The k-blocks this unit covers: [kbBegin, kbEnd). */
+  kbBegin: number;
+  kbEnd: number;
+}
+
 /**
  * Groups a walk's units by CTA (in walk order) and checks the split rule the workspace relies on:
  * each CTA takes at most one part of a split tile, and only as its last unit.
