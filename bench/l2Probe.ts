@@ -24,7 +24,7 @@ import { DeviceBuffer, copyDeviceToDevice, memsetD32 } from "../src/runtime/memo
 import { Stream } from "../src/runtime/stream.ts";
 import { Tensor } from "../src/tensor/tensor.ts";
 import { planQuantizePerToken, type QuantInputDType } from "../src/quant/quantize.ts";
-import { QUANT_KERNELS, QUANT_THREADS, perTokenGrid, quantKernelSource } from "../src/quant/kernels.ts";
+import { QUANT_KERNELS, perTokenGrid, quantKernelSource } from "../src/quant/kernels.ts";
 import { alignedM, QUANT_BLOCK } from "../src/quant/layout.ts";
 import { COPY_BYTES } from "./copyBandwidth.ts";
 import { gbps, median } from "./metrics.ts";
@@ -94,42 +94,32 @@ interface Row {
   dispose: () => void;
 }
 
-function castRow(m: number, k: number, dtype: QuantInputDType): Row {
+// The library's quantization unit with quotient_rn reduced to its first product (cuda/bungemm/quant.cuh).
+const PRODUCT_SOURCE = `#define BUNGEMM_PROBE_QUOTIENT_BY_PRODUCT 1\n${quantKernelSource()}`;
+
+/**
+ * The per-token cast of [m, k] through its plan, or (`product`) the same entry built from
+ * PRODUCT_SOURCE and launched on the plan's grid with the plan's arguments.
+ */
+function castRow(m: number, k: number, dtype: QuantInputDType, product = false): Row {
   const dims = [m, k];
   const plan = planQuantizePerToken(dims, dtype);
   const x = Tensor.fromHost(device, randomInput(m * k, dtype), dims, dtype);
   const out = plan.allocateOutputs(device);
+  let run = () => plan.runInto(x, out, stream);
+  if (product) {
+    const spec = QUANT_KERNELS[dtype === "bf16" ? "perTokenBf16" : "perTokenF32"];
+    const fn = getKernel(device, { name: spec.entry, source: PRODUCT_SOURCE });
+    const args = new KernelArgs(spec.fields);
+    const values = { x: x.ptr, out: out.data.ptr, scales: out.scales.ptr, rows: m, k, numGroups: 1, xRowStride: k };
+    for (const [name, value] of Object.entries(values)) args.set(name, value);
+    const launch = launchOf(perTokenGrid(1, alignedM(m), Math.ceil(k / QUANT_BLOCK)));
+    run = () => launchKernel(fn, launch, args);
+  }
   return {
-    label: `per-token ${dtype} [${m}, ${k}]`,
+    label: `per-token ${dtype} [${m}, ${k}]${product ? ", quotient by one product (probe, the same grid)" : ""}`,
     bytes: quantBytes({ kind: "quant-token", rows: m, k, dtype }),
-    run: () => plan.runInto(x, out, stream),
-    dispose: () => {
-      x.dispose();
-      out.data.dispose();
-      out.scales.dispose();
-    },
-  };
-}
-
-// The library's quantization unit with quotient_rn reduced to its first product (cuda/bungemm/quant.cuh).
-const PRODUCT_SOURCE = `#define BUNGEMM_PROBE_QUOTIENT_BY_PRODUCT 1\n${quantKernelSource()}`;
-
-function productCastRow(m: number, k: number): Row {
-  const dims = [m, k];
-  const plan = planQuantizePerToken(dims, "bf16");
-  const x = Tensor.fromHost(device, randomInput(m * k, "bf16"), dims, "bf16");
-  const out = plan.allocateOutputs(device);
-  const spec = QUANT_KERNELS.perTokenBf16;
-  const fn = getKernel(device, { name: spec.entry, source: PRODUCT_SOURCE });
-  const args = new KernelArgs(spec.fields);
-  const values = { x: x.ptr, out: out.data.ptr, scales: out.scales.ptr, rows: m, k, numGroups: 1, xRowStride: k };
-  for (const [name, value] of Object.entries(values)) args.set(name, value);
-  const ctas = perTokenGrid(1, alignedM(m), Math.ceil(k / QUANT_BLOCK));
-  const launch = { grid: [ctas, 1, 1] as [number, number, number], block: [QUANT_THREADS, 1, 1] as [number, number, number], sharedBytes: 0, stream };
-  return {
-    label: `per-token bf16 [${m}, ${k}], quotient by one product (probe, the same grid)`,
-    bytes: quantBytes({ kind: "quant-token", rows: m, k, dtype: "bf16" }),
-    run: () => launchKernel(fn, launch, args),
+    run,
     dispose: () => {
       x.dispose();
       out.data.dispose();
@@ -175,7 +165,7 @@ function truncateRow(m: number, k: number, gridStride: boolean): Row {
 const castBytes = quantBytes({ kind: "quant-token", rows: 4096, k: 7168, dtype: "bf16" });
 const rows: Row[] = [
   castRow(4096, 7168, "bf16"),
-  productCastRow(4096, 7168),
+  castRow(4096, 7168, "bf16", true),
   copyRow(`copy of the same bytes (${(castBytes / 2 / 1e6).toFixed(0)} MB each way)`, Math.round(castBytes / 2) & ~255),
   truncateRow(4096, 7168, false),
   truncateRow(4096, 7168, true),
